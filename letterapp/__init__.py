@@ -1,0 +1,40 @@
+"""letterapp: open letters, sign-ons and the final PDF."""
+
+import os
+
+from babel.dates import format_date
+from flask import Flask
+from flask_wtf import CSRFProtect
+from werkzeug.routing import BaseConverter
+
+from . import cli, config, db, public
+from .letters import SLUG
+
+csrf = CSRFProtect()
+
+
+class SlugConverter(BaseConverter):
+    regex = SLUG
+
+
+def letter_date(day, letter) -> str:
+    """A date written the way the letter's language writes it: `August 11, 2023`."""
+    return format_date(day, format="long", locale=letter.language.replace("-", "_"))
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True, template_folder="../templates")
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(config.from_environment(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = config.development_secret_key(app.instance_path)
+
+    app.url_map.converters["slug"] = SlugConverter
+    app.add_template_filter(letter_date)
+    db.init_app(app)
+    csrf.init_app(app)
+    app.register_blueprint(public.bp)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,199 @@
+"""Coordinator commands: `flask --app letterapp letter ...` and `... signatures ...`."""
+
+from datetime import date
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy.exc import IntegrityError
+
+from . import signatures as store
+from .csvfiles import read_signatories, write_signatories
+from .db import db
+from .letters import Letter, LetterError, letter_path, list_letters, load_letter
+from .markup import NOTE_STYLES
+from .models import Status
+from .pdf import PAPERS, PDFError, check_printable, render_pdf
+
+letter_cli = AppGroup("letter", help="Check, list and render letters.")
+signatures_cli = AppGroup("signatures", help="List, moderate, import and export sign-ons.")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(letter_cli)
+    app.cli.add_command(signatures_cli)
+
+
+def _letter(slug: str) -> Letter:
+    """Load a letter, or stop with each problem as `file:line: message`."""
+    try:
+        return load_letter(current_app.config["LETTERS_DIR"], slug)
+    except FileNotFoundError:
+        raise click.ClickException(
+            f"no letter {slug!r} in {current_app.config['LETTERS_DIR']}"
+        ) from None
+    except LetterError as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(
+            f"{slug}: {len(error.problems)} problem(s) in the letter file"
+        ) from None
+
+
+def _existing_slug(slug: str) -> str:
+    """Accept the slug of any letter file, even one that has problems."""
+    try:
+        letter_path(current_app.config["LETTERS_DIR"], slug).stat()
+    except FileNotFoundError:
+        raise click.ClickException(
+            f"no letter {slug!r} in {current_app.config['LETTERS_DIR']}"
+        ) from None
+    return slug
+
+
+def _as_of(ctx, param, value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise click.BadParameter("write it as YYYY-MM-DD") from None
+
+
+@letter_cli.command("list")
+def letter_list() -> None:
+    """List the letters in LETTERS_DIR with their state and signatory count."""
+    for slug, letter in list_letters(current_app.config["LETTERS_DIR"]):
+        if isinstance(letter, LetterError):
+            click.echo(
+                f"{slug}\tERROR ({len(letter.problems)} problems: run 'letter check {slug}')"
+            )
+            continue
+        state = "open" if letter.is_open() else "closed"
+        click.echo(f"{slug}\t{state}\t{store.count_approved(slug)} approved\t{letter.title}")
+
+
+@letter_cli.command("check")
+@click.argument("slug")
+def letter_check(slug: str) -> None:
+    """Check a letter file and its approved names; exit 1 on any problem."""
+    letter = _letter(slug)
+    names = store.approved_names(letter, date.max)
+    problems = check_printable(letter, names)
+    for problem in problems:
+        click.echo(f"{letter.path.name}: {problem}", err=True)
+    if problems:
+        raise click.ClickException(f"{slug}: {len(problems)} problem(s)")
+    click.echo(f"{slug}: ok ({len(letter.body.split())} words, {len(names)} approved signatories)")
+
+
+@letter_cli.command("render")
+@click.argument("slug")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--as-of", callback=_as_of, help="List signatories who signed by this date (default today)."
+)
+@click.option("--notes", type=click.Choice(NOTE_STYLES), default="endnotes", show_default=True)
+@click.option("--paper", type=click.Choice(list(PAPERS)), default="a4", show_default=True)
+def letter_render(slug: str, output: Path, as_of: date | None, notes: str, paper: str) -> None:
+    """Render the letter with its approved signatories to a PDF file."""
+    letter = _letter(slug)
+    as_of = as_of or date.today()
+    names = store.approved_names(letter, as_of)
+    try:
+        data = render_pdf(letter, names, as_of=as_of, notes=notes, paper=paper)
+    except PDFError as error:
+        raise click.ClickException(str(error)) from None
+    output.write_bytes(data)
+    click.echo(f"wrote {output} ({len(names)} signatories as of {as_of}, {len(data) // 1024} KiB)")
+
+
+@signatures_cli.command("list")
+@click.argument("slug")
+@click.option("--status", type=click.Choice([s.value for s in Status]))
+def signatures_list(slug: str, status: str | None) -> None:
+    """One line per sign-on: id, status, name in the letter, kind, email, signed_at."""
+    for s in store.signatures(_existing_slug(slug), Status(status) if status else None):
+        cells = (
+            s.id,
+            s.status.value,
+            s.display_name,
+            s.kind.value,
+            s.email,
+            s.signed_at.isoformat(),
+        )
+        click.echo("\t".join(map(str, cells)))
+
+
+def _moderate(slug: str, ids: tuple[int, ...], status: Status) -> None:
+    try:
+        changed = store.set_status(_existing_slug(slug), list(ids), status)
+    except LookupError as error:
+        raise click.ClickException(
+            f"no sign-on with id {error} on {slug}; nothing changed"
+        ) from None
+    click.echo(f"{status.value} {len(changed)} sign-on(s)")
+
+
+@signatures_cli.command("approve")
+@click.argument("slug")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all-pending", is_flag=True, help="Approve every pending sign-on.")
+def signatures_approve(slug: str, ids: tuple[int, ...], all_pending: bool) -> None:
+    """Approve sign-ons by id, or all pending ones."""
+    if bool(ids) == all_pending:
+        raise click.UsageError("give sign-on ids or --all-pending, not both")
+    if all_pending:
+        ids = tuple(s.id for s in store.signatures(_existing_slug(slug), Status.PENDING))
+    _moderate(slug, ids, Status.APPROVED)
+
+
+@signatures_cli.command("reject")
+@click.argument("slug")
+@click.argument("ids", nargs=-1, type=int, required=True)
+def signatures_reject(slug: str, ids: tuple[int, ...]) -> None:
+    """Reject sign-ons by id."""
+    _moderate(slug, ids, Status.REJECTED)
+
+
+@signatures_cli.command("import")
+@click.argument("slug")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def signatures_import(slug: str, file: Path) -> None:
+    """Import approved sign-ons from a CSV file; nothing is imported if any row is bad.
+
+    Columns: name,kind,email required; acronym,contact_name,country,signed_at optional.
+    """
+    letter = _letter(slug)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{file} is not UTF-8 text; save it as CSV UTF-8") from None
+    plan = read_signatories(text, letter, store.existing_keys(slug))
+    if plan.errors:
+        for error in plan.errors:
+            click.echo(f"{file}: {error}", err=True)
+        raise click.ClickException(f"{len(plan.errors)} bad row(s); nothing was imported")
+    for signer in plan.rows:
+        signed_at = signer.pop("signed_at")
+        db.session.add(
+            store.new_signature(slug, signer, status=Status.APPROVED, signed_at=signed_at)
+        )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise click.ClickException(
+            "a sign-on in the file arrived meanwhile; nothing was imported, run again"
+        ) from None
+    click.echo(f"imported {len(plan.rows)} sign-on(s); skipped {plan.duplicates} duplicate(s)")
+
+
+@signatures_cli.command("export")
+@click.argument("slug")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def signatures_export(slug: str, output: Path) -> None:
+    """Export approved sign-ons as CSV (UTF-8 with BOM, formula-safe)."""
+    approved = store.signatures(_existing_slug(slug), Status.APPROVED)
+    with output.open("w", encoding="utf-8-sig", newline="") as out:
+        write_signatories(approved, out)
+    click.echo(f"wrote {output} ({len(approved)} approved sign-ons)")

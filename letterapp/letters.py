@@ -1,0 +1,269 @@
+"""Letter files: `letters/<slug>.md`, YAML front matter then a Markdown body."""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
+from pathlib import Path
+
+import babel
+import yaml
+
+SLUG = r"[a-z0-9][a-z0-9-]{0,99}"
+_SLUG_RE = re.compile(SLUG)
+
+MAX_FRONT_MATTER = 20_000
+MAX_BODY = 400_000
+
+REQUIRED = ("title", "date", "addressee", "re", "salutation")
+DEFAULTS = {
+    "attn": [],
+    "closing": "Sincerely,",
+    "signatories_heading": "Signature organizations and individuals",
+    "closes": None,
+    "language": "en",
+    "coalition": "",
+}
+KEYS = REQUIRED + tuple(DEFAULTS)
+
+_DEFINITION = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:")
+_REFERENCE = re.compile(r"\[\^([^\]\s]+)\](?!:)")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path.name}:{self.line}: {self.message}"
+
+
+class LetterError(Exception):
+    """A letter file that cannot be used, with every problem found in it."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Letter:
+    slug: str
+    path: Path
+    title: str
+    date: date
+    addressee: tuple[str, ...]
+    re: str
+    salutation: str
+    body: str
+    attn: tuple[str, ...] = ()
+    closing: str = "Sincerely,"
+    signatories_heading: str = "Signature organizations and individuals"
+    closes: datetime | None = None
+    language: str = "en"
+    coalition: str = ""
+
+    def is_open(self, now: datetime | None = None) -> bool:
+        return self.closes is None or (now or datetime.now(UTC)) < self.closes
+
+    @property
+    def timezone(self):
+        """The letter's own time zone: that of `closes`, else UTC."""
+        return self.closes.tzinfo if self.closes else UTC
+
+    def end_of(self, day: date) -> datetime:
+        """The last moment of `day` in the letter's time zone."""
+        return datetime.combine(day, time.max, tzinfo=self.timezone)
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader that leaves dates as strings, so we can report bad ones by line."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def letter_path(letters_dir: str | Path, slug: str) -> Path:
+    if not _SLUG_RE.fullmatch(slug):
+        raise FileNotFoundError(slug)
+    return Path(letters_dir) / f"{slug}.md"
+
+
+def load_letter(letters_dir: str | Path, slug: str) -> Letter:
+    """Load and check a letter by slug; raise LetterError or FileNotFoundError."""
+    path = letter_path(letters_dir, slug)
+    stat = path.stat()
+    return _load_cached(path, stat.st_mtime_ns, stat.st_size)
+
+
+def list_letters(letters_dir: str | Path) -> list[tuple[str, Letter | LetterError]]:
+    """Every letter file in the folder, loaded, or the error that stops it."""
+    found = []
+    for path in sorted(Path(letters_dir).glob("*.md")):
+        slug = path.stem
+        if not _SLUG_RE.fullmatch(slug):
+            continue  # translations (`slug.ko.md`) and stray files
+        try:
+            found.append((slug, load_letter(letters_dir, slug)))
+        except LetterError as error:
+            found.append((slug, error))
+    return found
+
+
+@lru_cache(maxsize=64)
+def _load_cached(path: Path, mtime_ns: int, size: int) -> Letter:
+    # The key includes mtime and size, so an edited file is read again.
+    return parse_letter(path, path.read_text(encoding="utf-8"))
+
+
+def parse_letter(path: Path, text: str) -> Letter:
+    """Parse the text of a letter file; raise LetterError listing every problem."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        raise LetterError(
+            [Problem(path, 1, "the file must start with '---' and YAML front matter")]
+        )
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        raise LetterError(
+            [Problem(path, 1, "the front matter has no closing '---' line")]
+        ) from None
+    front = "\n".join(lines[1:end])
+    body = "\n".join(lines[end + 1 :])
+    body_start = end + 2  # the file line of the body's first line
+    if len(front) > MAX_FRONT_MATTER:
+        raise LetterError(
+            [Problem(path, 2, f"the front matter is over {MAX_FRONT_MATTER} characters")]
+        )
+    if len(body) > MAX_BODY:
+        raise LetterError([Problem(path, body_start, f"the body is over {MAX_BODY} characters")])
+
+    values, key_lines, problems = _read_front_matter(path, front)
+    fields = {}
+    if values is not None:
+        fields, more = _check_fields(path, values, key_lines)
+        problems += more
+    problems += _check_footnotes(path, body, body_start)
+    if problems:
+        raise LetterError(sorted(problems, key=lambda p: p.line))
+    return Letter(slug=path.stem, path=path, body=body, **fields)
+
+
+def _read_front_matter(path: Path, front: str):
+    """Return (values, line of each key, problems); values is None if unreadable."""
+    try:
+        for event in yaml.parse(front, Loader=_Loader):
+            # Aliases are never needed in a letter and are how YAML bombs work.
+            if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 2
+                return None, {}, [Problem(path, line, "YAML aliases (*name) are not allowed")]
+        node = yaml.compose(front, Loader=_Loader)
+        values = yaml.load(front, Loader=_Loader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 2 if mark else 2
+        return None, {}, [Problem(path, line, f"invalid YAML: {error.problem or error}")]
+    except yaml.YAMLError as error:
+        return None, {}, [Problem(path, 2, f"invalid YAML: {error}")]
+    if not isinstance(values, dict):
+        return None, {}, [Problem(path, 2, "the front matter must be a mapping of keys to values")]
+    key_lines = {str(k.value): k.start_mark.line + 2 for k, _ in node.value}
+    return values, key_lines, []
+
+
+def _check_fields(path: Path, values: dict, key_lines: dict[str, int]):
+    problems = []
+
+    def problem(key: str, message: str) -> None:
+        problems.append(Problem(path, key_lines.get(key, 1), message))
+
+    for key in values:
+        if key not in KEYS:
+            problem(str(key), f"unknown key {key!r} (known keys: {', '.join(KEYS)})")
+    for key in REQUIRED:
+        if values.get(key) in (None, "", []):
+            problem(key, f"missing key {key!r}")
+
+    fields = {key: values.get(key, default) for key, default in DEFAULTS.items()}
+    for key in ("title", "re", "salutation", "closing", "signatories_heading", "coalition"):
+        value = values.get(key, DEFAULTS.get(key))
+        if value is not None and not isinstance(value, str):
+            problem(key, f"{key!r} must be text")
+        elif value and "\n" in value.strip():
+            problem(key, f"{key!r} must be a single line")
+        fields[key] = (value or "").strip()
+    for key in ("addressee", "attn"):
+        value = values.get(key, [])
+        if (
+            value is None
+            or not isinstance(value, list)
+            or not all(isinstance(v, str) for v in value)
+        ):
+            problem(key, f"{key!r} must be a list of lines of text")
+            value = []
+        fields[key] = tuple(v.strip() for v in value)
+
+    try:
+        fields["date"] = date.fromisoformat(str(values.get("date", "")))
+    except ValueError:
+        if "date" in values:
+            problem("date", f"bad date {values['date']!r}: write it as YYYY-MM-DD")
+    if values.get("closes") is not None:
+        fields["closes"] = _parse_closes(str(values["closes"]), lambda m: problem("closes", m))
+    try:
+        babel.Locale.parse(str(fields["language"]).replace("-", "_"))
+    except (ValueError, babel.UnknownLocaleError):
+        problem("language", f"unknown language {fields['language']!r}: use a code such as en or ko")
+    return fields, problems
+
+
+def _parse_closes(value: str, report) -> datetime | None:
+    try:
+        closes = datetime.fromisoformat(value)
+    except ValueError:
+        report(f"bad date-time {value!r} for 'closes': write it as 2026-12-31T23:59:00+09:00")
+        return None
+    if closes.tzinfo is None:
+        report("'closes' needs a time-zone offset, e.g. 2026-12-31T23:59:00+09:00")
+        return None
+    return closes
+
+
+def _check_footnotes(path: Path, body: str, body_start: int) -> list[Problem]:
+    """Report notes referenced but not defined, defined but never referenced, or self-referencing."""
+    defined: dict[str, int] = {}
+    referenced: dict[str, int] = {}
+    problems = []
+    current = None  # the note whose definition we are in
+    for number, line in enumerate(body.split("\n"), start=body_start):
+        text = line
+        if match := _DEFINITION.match(line):
+            current = match.group(1)
+            if current in defined:
+                problems.append(Problem(path, number, f"footnote [^{current}] is defined twice"))
+            defined.setdefault(current, number)
+            text = line[match.end() :]
+        elif line and not line.startswith((" ", "\t")):
+            current = None
+        for label in _REFERENCE.findall(text):
+            if label == current:
+                problems.append(Problem(path, number, f"footnote [^{label}] refers to itself"))
+            referenced.setdefault(label, number)
+    for label, number in referenced.items():
+        if label not in defined:
+            problems.append(
+                Problem(path, number, f"footnote [^{label}] is referenced but not defined")
+            )
+    for label, number in defined.items():
+        if label not in referenced:
+            problems.append(
+                Problem(path, number, f"footnote [^{label}] is defined but never referenced")
+            )
+    return problems

@@ -1,0 +1,39 @@
+"""Folding and sorting of signatory names and emails."""
+
+import re
+import unicodedata
+
+_SPACES = re.compile(r"\s+")
+
+
+def fold(text: str) -> str:
+    """Fold text for comparison: NFKC, case and runs of white space."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _SPACES.sub(" ", text).strip()
+
+
+def fold_email(email: str) -> str:
+    """Fold an email so that fullwidth or differently-cased forms compare equal."""
+    return fold(email).replace(" ", "")
+
+
+# Letters with a stroke or ligature have no Unicode decomposition; sort them as
+# English readers expect (`Đặng` with D, `Øresund` with O).
+_BASE_LETTERS = str.maketrans(
+    {"đ": "d", "ø": "o", "ł": "l", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"}
+)
+
+
+def _without_accents(folded: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", folded.translate(_BASE_LETTERS))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def sort_key(name: str) -> tuple[str, str, str]:
+    """Sort as the real letter does: digits before letters, case-insensitive.
+
+    Accents are ignored first (`Álvarez` sorts with `Alvarez`), then used to
+    break ties, so the order is stable and independent of input order.
+    """
+    folded = fold(name)
+    return (_without_accents(folded), folded, name)

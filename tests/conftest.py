@@ -1,0 +1,117 @@
+import re
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+
+from letterapp import create_app
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+# The shapes of the August 2023 coalition letter, with our own short text.
+LETTER = """\
+---
+title: Open letter on the rights of families of the disappeared
+date: 2023-08-11
+coalition: Test Coalition for Truth
+addressee:
+  - High Commissioner Amara Türk-Lindqvist
+  - Office of the High Commissioner for Human Rights
+  - Palais des Nations, CH-1211 Geneva 10, Switzerland
+attn:
+  - "Jean-Luc Ørsted, Chief of Section, who follows the file"
+  - "김수진, Human Rights Officer, Asia-Pacific Section"
+  - "Nadia Benali, Associate Officer"
+re: The rights of families of the disappeared
+salutation: Dear High Commissioner Türk-Lindqvist,
+closes: 2099-12-31T23:59:00+09:00
+---
+We write about the families of the disappeared in the country.[^1] Their “right to know” is long established.[^2]
+
+## 1. Background
+
+The practice is documented in detail.[^3] See also the same report.[^4]
+
+## 2. Way forward
+
+We ask for an update.
+
+Thank you.
+
+[^1]: Report of the commission of inquiry, A/HRC/25/CRP.1, 7 February 2014, para. 12.
+[^2]: Id., para. 1197.
+[^3]: See <https://documents.example.org/en/hrc/session-25/A-HRC-25-CRP-1-report-of-the-detailed-findings-of-the-commission.pdf?lang=en&version=2>.
+[^4]: Id.
+"""
+
+
+@pytest.fixture
+def write_letter(tmp_path):
+    """Write a letter file; `replace` edits its text, e.g. {"closes: 2099": "closes: 2000"}."""
+    letters = tmp_path / "letters"
+    letters.mkdir(exist_ok=True)
+
+    def write(slug: str = "test-letter", text: str = LETTER, replace: dict | None = None) -> Path:
+        for old, new in (replace or {}).items():
+            assert old in text, old
+            text = text.replace(old, new)
+        path = letters / f"{slug}.md"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def app(tmp_path, write_letter):
+    write_letter()
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite3'}",
+            "LETTERS_DIR": str(tmp_path / "letters"),
+        }
+    )
+    with app.app_context():
+        upgrade()
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def csrf_token(html: str) -> str:
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+
+
+SIGNER = {
+    "kind": "organization",
+    "name": "Transitional Justice Working Group",
+    "acronym": "TJWG",
+    "contact_name": "Lee Young-hee",
+    "email": "office@tjwg.example.org",
+    "country": "South Korea",
+    "consent": "y",
+}
+
+
+@pytest.fixture
+def sign(client):
+    """Sign on through the real form: fetch the page for its CSRF token, then post."""
+
+    def sign(slug: str = "test-letter", **fields):
+        page = client.get(f"/letters/{slug}")
+        data = {**SIGNER, "csrf_token": csrf_token(page.text), **fields}
+        return client.post(
+            f"/letters/{slug}", data={k: v for k, v in data.items() if v is not None}
+        )
+
+    return sign
