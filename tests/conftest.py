@@ -1,10 +1,13 @@
 import re
+import unicodedata
+from functools import cache
 from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
 
 from letterapp import create_app
+from letterapp.fonts import missing_glyphs
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -115,3 +118,11 @@ def sign(client):
         )
 
     return sign
+
+
+@cache
+def undrawable_character() -> str:
+    """An assigned character that no font installed here can draw (emoji, rare scripts)."""
+    candidates = (chr(c) for c in range(0x1F000, 0x30000))
+    assigned = "".join(c for c in candidates if unicodedata.category(c)[0] in "LSN")
+    return missing_glyphs(assigned)[0]
