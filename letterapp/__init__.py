@@ -7,7 +7,7 @@ from flask import Flask
 from flask_wtf import CSRFProtect
 from werkzeug.routing import BaseConverter
 
-from . import cli, config, db, public
+from . import auth, cli, config, db, mail, public
 from .letters import SLUG
 
 csrf = CSRFProtect()
@@ -35,6 +35,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.add_template_filter(letter_date)
     db.init_app(app)
     csrf.init_app(app)
+    mail.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(public.bp)
     cli.init_app(app)
     return app

@@ -36,9 +36,30 @@ class Kind(enum.StrEnum):
 
 
 class Status(enum.StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
+    PENDING = "pending"  # waiting for the signer to confirm by email
+    CONFIRMED = "confirmed"  # confirmed, waiting for a coordinator
+    APPROVED = "approved"  # in the letter
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"  # by the signer
+    MERGED = "merged"  # a duplicate, folded into another sign-on
+
+
+class Role(enum.StrEnum):
+    """A coordinator's role on one letter; each includes what the ones after it may do."""
+
+    OWNER = "owner"
+    EDITOR = "editor"
+    VIEWER = "viewer"
+
+    def allows(self, needed: "Role") -> bool:
+        order = [Role.VIEWER, Role.EDITOR, Role.OWNER]
+        return order.index(self) >= order.index(needed)
+
+
+class MailStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 def _enum(cls: type[enum.Enum]) -> sa.Enum:
@@ -64,16 +85,95 @@ class Signature(db.Model):
     contact_name: Mapped[str] = mapped_column(sa.String(200), default="")
     email: Mapped[str] = mapped_column(sa.String(254))
     country: Mapped[str] = mapped_column(sa.String(100), default="")
+    website: Mapped[str] = mapped_column(sa.String(300), default="")
+    contact_title: Mapped[str] = mapped_column(sa.String(200), default="")
+    affiliation: Mapped[str] = mapped_column(sa.String(200), default="")
+    authorised: Mapped[bool] = mapped_column(default=False)
+    updates_opt_in: Mapped[bool] = mapped_column(default=False)
     status: Mapped[Status] = mapped_column(_enum(Status), default=Status.PENDING, index=True)
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How a coordinator wants the name printed; the signer's own `name` is kept.
+    letter_name: Mapped[str | None] = mapped_column(sa.String(250))
+    reject_reason: Mapped[str] = mapped_column(sa.String(500), default="")
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("signature.id"))
+    # Emails sent about this sign-on, capped so the form cannot flood an inbox.
+    messages_sent: Mapped[int] = mapped_column(default=0)
+    contact_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Folded forms of the signer's email and name, for duplicate detection.
     email_key: Mapped[str] = mapped_column(sa.String(254))
     name_key: Mapped[str] = mapped_column(sa.String(200))
 
     @property
     def display_name(self) -> str:
-        """The name as it appears in the letter: `Name (ACRONYM)`."""
+        """The name as it appears in the letter: the coordinator's, or `Name (ACRONYM)`."""
+        if self.letter_name:
+            return self.letter_name
         return f"{self.name} ({self.acronym})" if self.acronym else self.name
 
     def __repr__(self) -> str:
         return f"<Signature {self.id} {self.letter_slug} {self.status}>"
+
+
+class User(db.Model):
+    """A coordinator, who logs in to the workspace."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Flask-Login's user interface.
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def __repr__(self) -> str:
+        return f"<User {self.email}>"
+
+
+class Membership(db.Model):
+    """A coordinator's role on one letter: a coalition shares a letter this way."""
+
+    __table_args__ = (sa.UniqueConstraint("user_id", "letter_slug", name="uq_membership_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"), index=True)
+    letter_slug: Mapped[str] = mapped_column(sa.String(100), index=True)
+    role: Mapped[Role] = mapped_column(_enum(Role))
+
+
+class AuditEntry(db.Model):
+    """Who did what to a letter's sign-ons, and when."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_slug: Mapped[str] = mapped_column(sa.String(100), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(sa.String(254))  # a coordinator's email, "cli" or "signer"
+    action: Mapped[str] = mapped_column(sa.String(40))
+    signature_id: Mapped[int | None] = mapped_column(sa.ForeignKey("signature.id"))
+    detail: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class OutgoingMail(db.Model):
+    """One email, kept whole so a failed send can be retried and a sent one proven."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_slug: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    signature_id: Mapped[int | None] = mapped_column(sa.ForeignKey("signature.id"))
+    purpose: Mapped[str] = mapped_column(sa.String(40))
+    recipient: Mapped[str] = mapped_column(sa.String(254))
+    subject: Mapped[str] = mapped_column(sa.String(300))
+    message_id: Mapped[str] = mapped_column(sa.String(300))
+    raw: Mapped[str] = mapped_column(sa.Text)  # the complete RFC 5322 message
+    status: Mapped[MailStatus] = mapped_column(
+        _enum(MailStatus), default=MailStatus.QUEUED, index=True
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(sa.Text, default="")
+    smtp_reply: Mapped[str] = mapped_column(sa.String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

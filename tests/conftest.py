@@ -10,6 +10,7 @@ from letterapp import create_app
 from letterapp.fonts import missing_glyphs
 
 PROJECT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.fixtures_smtp"]
 
 # The shapes of the August 2023 coalition letter, with our own short text.
 LETTER = """\
