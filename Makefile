@@ -15,8 +15,9 @@ SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconf
 
 .PHONY: run test lint format system-packages install db demo clean
 
+# Plain HTTP on this machine, so the session cookie cannot require HTTPS here.
 run: install db demo
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	SESSION_COOKIE_SECURE=false $(FLASK) run --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check letterapp tests

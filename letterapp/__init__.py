@@ -7,7 +7,7 @@ from flask import Flask
 from flask_wtf import CSRFProtect
 from werkzeug.routing import BaseConverter
 
-from . import auth, cli, config, db, mail, public
+from . import auth, cli, config, db, limits, mail, manage, public
 from .letters import SLUG
 
 csrf = CSRFProtect()
@@ -31,12 +31,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config.development_secret_key(app.instance_path)
 
+    # INFO by default: the console says where development email went, for example.
+    app.logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
     app.url_map.converters["slug"] = SlugConverter
     app.add_template_filter(letter_date)
     db.init_app(app)
     csrf.init_app(app)
     mail.init_app(app)
+    limits.init_app(app)
     auth.init_app(app)
     app.register_blueprint(public.bp)
+    app.register_blueprint(manage.bp)
     cli.init_app(app)
     return app

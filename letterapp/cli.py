@@ -10,11 +10,11 @@ from sqlalchemy.exc import IntegrityError
 
 from . import signatures as store
 from .csvfiles import read_signatories, write_signatories
-from .db import db
 from .letters import Letter, LetterError, letter_path, list_letters, load_letter
 from .markup import NOTE_STYLES
 from .models import Status
 from .pdf import PAPERS, PDFError, check_printable, render_pdf
+from .users import user_cli
 
 letter_cli = AppGroup("letter", help="Check, list and render letters.")
 signatures_cli = AppGroup("signatures", help="List, moderate, import and export sign-ons.")
@@ -23,6 +23,7 @@ signatures_cli = AppGroup("signatures", help="List, moderate, import and export 
 def init_app(app: Flask) -> None:
     app.cli.add_command(letter_cli)
     app.cli.add_command(signatures_cli)
+    app.cli.add_command(user_cli)
 
 
 def _letter(slug: str) -> Letter:
@@ -65,7 +66,7 @@ def letter_list() -> None:
     for slug, letter in list_letters(current_app.config["LETTERS_DIR"]):
         if isinstance(letter, LetterError):
             click.echo(
-                f"{slug}\tERROR ({len(letter.problems)} problems: run 'letter check {slug}')"
+                f"{slug}\tERROR ({len(letter.problems)} problem(s): run 'letter check {slug}')"
             )
             continue
         state = "open" if letter.is_open() else "closed"
@@ -77,7 +78,7 @@ def letter_list() -> None:
 def letter_check(slug: str) -> None:
     """Check a letter file and its approved names; exit 1 on any problem."""
     letter = _letter(slug)
-    names = store.approved_names(letter, date.max)
+    names = [store.name_in_letter(s, letter) for s in store.approved(letter)]
     problems = check_printable(letter, names)
     for problem in problems:
         click.echo(f"{letter.path.name}: {problem}", err=True)
@@ -97,13 +98,16 @@ def letter_check(slug: str) -> None:
 def letter_render(slug: str, output: Path, as_of: date | None, notes: str, paper: str) -> None:
     """Render the letter with its approved signatories to a PDF file."""
     letter = _letter(slug)
-    as_of = as_of or date.today()
+    as_of = as_of or letter.today()
     names = store.approved_names(letter, as_of)
     try:
         data = render_pdf(letter, names, as_of=as_of, notes=notes, paper=paper)
     except PDFError as error:
         raise click.ClickException(str(error)) from None
-    output.write_bytes(data)
+    try:
+        output.write_bytes(data)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {output}: {error.strerror}") from None
     click.echo(f"wrote {output} ({len(names)} signatories as of {as_of}, {len(data) // 1024} KiB)")
 
 
@@ -126,7 +130,7 @@ def signatures_list(slug: str, status: str | None) -> None:
 
 def _moderate(slug: str, ids: tuple[int, ...], status: Status) -> None:
     try:
-        changed = store.set_status(_existing_slug(slug), list(ids), status)
+        changed = store.set_status(_existing_slug(slug), list(ids), status, actor="cli")
     except LookupError as error:
         raise click.ClickException(
             f"no sign-on with id {error} on {slug}; nothing changed"
@@ -137,13 +141,20 @@ def _moderate(slug: str, ids: tuple[int, ...], status: Status) -> None:
 @signatures_cli.command("approve")
 @click.argument("slug")
 @click.argument("ids", nargs=-1, type=int)
-@click.option("--all-pending", is_flag=True, help="Approve every pending sign-on.")
-def signatures_approve(slug: str, ids: tuple[int, ...], all_pending: bool) -> None:
-    """Approve sign-ons by id, or all pending ones."""
-    if bool(ids) == all_pending:
-        raise click.UsageError("give sign-on ids or --all-pending, not both")
-    if all_pending:
-        ids = tuple(s.id for s in store.signatures(_existing_slug(slug), Status.PENDING))
+@click.option(
+    "--all-pending", is_flag=True, help="Approve every pending sign-on, confirmed by email or not."
+)
+@click.option("--all-confirmed", is_flag=True, help="Approve every sign-on confirmed by email.")
+def signatures_approve(
+    slug: str, ids: tuple[int, ...], all_pending: bool, all_confirmed: bool
+) -> None:
+    """Approve sign-ons by id, or all those waiting."""
+    if [bool(ids), all_pending, all_confirmed].count(True) != 1:
+        raise click.UsageError("give sign-on ids, --all-pending or --all-confirmed: one of them")
+    waiting = [Status.CONFIRMED] + ([Status.PENDING] if all_pending else [])
+    if not ids:
+        found = store.signatures(_existing_slug(slug))
+        ids = tuple(s.id for s in found if s.status in waiting)
     _moderate(slug, ids, Status.APPROVED)
 
 
@@ -172,16 +183,10 @@ def signatures_import(slug: str, file: Path) -> None:
     if plan.errors:
         for error in plan.errors:
             click.echo(f"{file}: {error}", err=True)
-        raise click.ClickException(f"{len(plan.errors)} bad row(s); nothing was imported")
-    for signer in plan.rows:
-        signed_at = signer.pop("signed_at")
-        db.session.add(
-            store.new_signature(slug, signer, status=Status.APPROVED, signed_at=signed_at)
-        )
+        raise click.ClickException(f"{plan.bad_rows} bad row(s); nothing was imported")
     try:
-        db.session.commit()
+        store.import_rows(slug, plan.rows, actor="cli")
     except IntegrityError:
-        db.session.rollback()
         raise click.ClickException(
             "a sign-on in the file arrived meanwhile; nothing was imported, run again"
         ) from None
@@ -194,6 +199,9 @@ def signatures_import(slug: str, file: Path) -> None:
 def signatures_export(slug: str, output: Path) -> None:
     """Export approved sign-ons as CSV (UTF-8 with BOM, formula-safe)."""
     approved = store.signatures(_existing_slug(slug), Status.APPROVED)
-    with output.open("w", encoding="utf-8-sig", newline="") as out:
-        write_signatories(approved, out)
+    try:
+        with output.open("w", encoding="utf-8-sig", newline="") as out:
+            write_signatories(approved, out)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {output}: {error.strerror}") from None
     click.echo(f"wrote {output} ({len(approved)} approved sign-ons)")

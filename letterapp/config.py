@@ -42,6 +42,8 @@ def from_environment(instance_path: str) -> dict:
         "LETTERS_DIR": os.environ.get("LETTERS_DIR", str(PROJECT_ROOT / "letters")),
         # Flask's form parser does not bound URL-encoded bodies by itself.
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024))),
+        # Days a confirmation link stays valid.
+        "CONFIRM_DAYS": int(os.environ.get("CONFIRM_DAYS", "7")),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "false") == "true",

@@ -3,7 +3,7 @@
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 
 from werkzeug.datastructures import MultiDict
 
@@ -13,7 +13,9 @@ from .models import Signature
 from .signatures import signer_keys
 
 REQUIRED_COLUMNS = ("name", "kind", "email")
-OPTIONAL_COLUMNS = ("acronym", "contact_name", "country", "signed_at")
+OPTIONAL_COLUMNS = (
+    "acronym", "contact_name", "country", "signed_at", "contact_title", "website", "affiliation",
+)  # fmt: skip
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 EXPORT_ONLY_COLUMNS = ("id", "status")  # read back without complaint, and ignored
 MAX_ROWS = 50_000
@@ -28,6 +30,7 @@ class ImportPlan:
     rows: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     duplicates: int = 0
+    bad_rows: int = 0
 
 
 def read_signatories(text: str, letter: Letter, existing: set[tuple[str, str]]) -> ImportPlan:
@@ -38,12 +41,15 @@ def read_signatories(text: str, letter: Letter, existing: set[tuple[str, str]]) 
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     unknown = [c for c in header if c not in COLUMNS + EXPORT_ONLY_COLUMNS]
     if missing or unknown:
-        found = ",".join(header) or "nothing"
+        problem = f"missing column(s) {', '.join(missing)}" if missing else ""
+        if unknown:
+            problem += ("; " if problem else "") + f"unknown column(s) {', '.join(unknown)}"
+        hint = " Is the file comma-separated?" if any(c in ";\t" for c in ",".join(header)) else ""
         plan.errors.append(
-            f"line 1: the header must name the columns {','.join(REQUIRED_COLUMNS)} "
-            f"(optional: {','.join(OPTIONAL_COLUMNS)}); found {found}. "
-            "Is the file comma-separated?"
+            f"line 1: {problem}. The header must name the columns {','.join(REQUIRED_COLUMNS)} "
+            f"(optional: {','.join(OPTIONAL_COLUMNS)}).{hint}"
         )
+        plan.bad_rows = 1
         return plan
     reader.fieldnames = header
     seen = set(existing)
@@ -54,10 +60,12 @@ def read_signatories(text: str, letter: Letter, existing: set[tuple[str, str]]) 
             break
         if None in row:
             plan.errors.append(f"line {line}: more cells than columns")
+            plan.bad_rows += 1
             continue
         signer, problems = _check_row(row, letter)
         if problems:
             plan.errors.extend(f"line {line}: {problem}" for problem in problems)
+            plan.bad_rows += 1
             continue
         keys = signer_keys(signer["name"], signer["email"])
         if (keys["name_key"], keys["email_key"]) in seen:
@@ -77,7 +85,7 @@ def _check_row(row: dict, letter: Letter) -> tuple[dict, list[str]]:
     signer = form.signer()
     try:
         signer["signed_at"] = _signed_at(values.get("signed_at", ""), letter)
-    except ValueError:
+    except (ValueError, OverflowError):
         problems.append(f"signed_at: {values['signed_at']!r} is not an ISO date or date-time")
     return signer, problems
 
@@ -91,16 +99,24 @@ def _signed_at(value: str, letter: Letter) -> datetime | None:
         moment = datetime.combine(date.fromisoformat(value), time())
     else:
         moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=letter.timezone)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=letter.timezone)
+    moment.astimezone(UTC)  # raises OverflowError for moments that UTC cannot hold
+    return moment
+
+
+def _needs_quote(value: str) -> bool:
+    # A value that already starts with the quote is quoted again, so that
+    # `_unneutralise` can tell it from one we quoted.
+    return value.startswith(_FORMULA_START) or (value.startswith("'") and _needs_quote(value[1:]))
 
 
 def _neutralise(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    return "'" + value if _needs_quote(value) else value
 
 
 def _unneutralise(value: str) -> str:
     """Undo `_neutralise`, so an exported file imports back unchanged."""
-    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START) else value
+    return value[1:] if value.startswith("'") and _needs_quote(value[1:]) else value
 
 
 def write_signatories(signatures: list[Signature], out: io.TextIOBase) -> None:
@@ -108,5 +124,10 @@ def write_signatories(signatures: list[Signature], out: io.TextIOBase) -> None:
     writer = csv.writer(out)
     writer.writerow(EXPORT_ONLY_COLUMNS + COLUMNS)
     for s in signatures:
-        cells = (s.name, s.kind.value, s.email, s.acronym, s.contact_name, s.country)
-        writer.writerow((s.id, s.status.value, *map(_neutralise, cells), s.signed_at.isoformat()))
+        cells = [
+            s.signed_at.isoformat()
+            if column == "signed_at"
+            else _neutralise(str(getattr(s, column)))
+            for column in COLUMNS
+        ]
+        writer.writerow([s.id, s.status.value, *cells])

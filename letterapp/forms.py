@@ -5,9 +5,21 @@ import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, RadioField, StringField
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    URLField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
+    URL,
     DataRequired,
     InputRequired,
     Length,
@@ -108,6 +120,32 @@ class SignatoryForm(FlaskForm):
             plain_text,
         ],
     )
+    contact_title = StringField(
+        "Title of the person signing (optional)",
+        filters=[clean_text],
+        validators=[
+            Length(max=200, message="The title can be at most 200 characters."),
+            plain_text,
+        ],
+    )
+    website = URLField(
+        "Organisation website (optional)",
+        filters=[clean_text],
+        validators=[
+            Optional(),
+            Length(max=300, message="The website address can be at most 300 characters."),
+            URL(message="Enter the website as a full address, e.g. https://example.org."),
+            plain_text,
+        ],
+    )
+    affiliation = StringField(
+        "Affiliation (optional)",
+        filters=[clean_text],
+        validators=[
+            Length(max=200, message="The affiliation can be at most 200 characters."),
+            plain_text,
+        ],
+    )
 
     def validate_email(self, field) -> None:
         try:
@@ -125,22 +163,119 @@ class SignatoryForm(FlaskForm):
         if not field.data and self.kind.data == Kind.ORGANIZATION:
             raise ValidationError("Enter the name of the person signing for the organisation.")
 
-    def signer(self) -> dict[str, str]:
-        """The cleaned values, ready for `signatures.add_signature`."""
-        return {
-            "kind": self.kind.data,
-            "name": self.name.data,
-            "acronym": self.acronym.data or "",
-            "contact_name": self.contact_name.data or "",
-            "email": self.email.data,
-            "country": self.country.data or "",
-        }
+    def validate_website(self, field) -> None:
+        if field.data and not field.data.startswith(("https://", "http://")):
+            raise ValidationError("The website address must start with https:// or http://.")
+
+    def signer(self) -> dict:
+        """The cleaned values of this form's signer fields, ready to store."""
+        values = {name: self[name].data or "" for name in SIGNER_FIELDS if name in self}
+        if "kind" in values and values["kind"] == Kind.INDIVIDUAL:
+            values.update(acronym="", website="", contact_title="")
+        return values
+
+
+SIGNER_FIELDS = (
+    "kind", "name", "acronym", "contact_name", "email", "country",
+    "contact_title", "website", "affiliation",
+)  # fmt: skip
 
 
 class SignOnForm(SignatoryForm):
     """The public sign-on form."""
 
+    authorised = BooleanField("I am authorised to sign on behalf of this organisation.")
     consent = BooleanField(
         "I agree that this name is listed publicly as a signatory of the letter.",
         validators=[DataRequired("You need to agree to be listed publicly to sign on.")],
+    )
+    updates_opt_in = BooleanField(
+        "Keep my contact details after the letter is sent, to hear about its follow-up."
+    )
+
+    def validate_authorised(self, field) -> None:
+        if not field.data and self.kind.data == Kind.ORGANIZATION:
+            raise ValidationError("Confirm that you are authorised to sign for the organisation.")
+
+
+class CorrectionForm(SignatoryForm):
+    """A signer correcting their own sign-on; the email stays the one that was confirmed."""
+
+    email = None
+
+
+class ResendForm(FlaskForm):
+    """Ask for the confirmation link again."""
+
+    email = EmailField(
+        "Your email address",
+        filters=[clean_text],
+        validators=[DataRequired("Enter an email address."), Length(max=254)],
+    )
+
+
+class ButtonForm(FlaskForm):
+    """An empty form: a POST button protected by CSRF (confirm, withdraw, approve)."""
+
+
+class RejectForm(FlaskForm):
+    """Reject a sign-on; the reason is kept in the record and the audit log."""
+
+    reason = StringField(
+        "Reason",
+        filters=[clean_text],
+        validators=[
+            DataRequired("Give a reason: it is kept for the other coordinators."),
+            Length(max=500, message="The reason can be at most 500 characters."),
+            plain_text,
+        ],
+    )
+
+
+class LetterNameForm(FlaskForm):
+    """How a signatory appears in the letter; empty restores the signer's own form."""
+
+    letter_name = StringField(
+        "In the letter as",
+        filters=[clean_text],
+        validators=[
+            Length(max=250, message="The name can be at most 250 characters."),
+            plain_text,
+            printable,
+        ],
+    )
+
+
+class MergeForm(FlaskForm):
+    keep = IntegerField(validators=[InputRequired()])
+    duplicate = IntegerField(validators=[InputRequired()])
+
+    def validate_duplicate(self, field) -> None:
+        if field.data == self.keep.data:
+            raise ValidationError("A sign-on cannot be merged into itself.")
+
+
+class ImportForm(FlaskForm):
+    """Upload a CSV file, see every row checked, then import it."""
+
+    file = FileField("CSV file (UTF-8, comma-separated)")
+    csv_text = TextAreaField(validators=[Length(max=5_000_000)])
+
+
+class ExportForm(FlaskForm):
+    """Options of the exported PDF."""
+
+    as_of = DateField("Signatories as of", validators=[InputRequired("Choose a date.")])
+    notes = SelectField(
+        "Notes",
+        default="endnotes",
+        choices=[
+            SelectChoice("endnotes", "After the signatories (endnotes)"),
+            SelectChoice("footnotes", "At the foot of each page"),
+        ],
+    )
+    paper = SelectField(
+        "Paper",
+        default="a4",
+        choices=[SelectChoice("a4", "A4"), SelectChoice("letter", "US Letter")],
     )

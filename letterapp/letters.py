@@ -23,8 +23,20 @@ DEFAULTS = {
     "closes": None,
     "language": "en",
     "coalition": "",
+    # Coordinator choices; the first of each CHOICES entry is the default.
+    "moderation": "manual",
+    "signatory_format": "name-acronym",
+    "group_signatories": False,
+    "noindex": False,
 }
 KEYS = REQUIRED + tuple(DEFAULTS)
+CHOICES = {
+    # manual: confirmed sign-ons wait for a coordinator; auto: confirmed means approved.
+    "moderation": ("manual", "auto"),
+    # How an organisation appears in the letter.
+    "signatory_format": ("name-acronym", "name", "name-acronym-country"),
+}
+FLAGS = ("group_signatories", "noindex")
 
 _DEFINITION = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:")
 _REFERENCE = re.compile(r"\[\^([^\]\s]+)\](?!:)")
@@ -64,6 +76,10 @@ class Letter:
     closes: datetime | None = None
     language: str = "en"
     coalition: str = ""
+    moderation: str = "manual"
+    signatory_format: str = "name-acronym"
+    group_signatories: bool = False
+    noindex: bool = False
 
     def is_open(self, now: datetime | None = None) -> bool:
         return self.closes is None or (now or datetime.now(UTC)) < self.closes
@@ -72,6 +88,10 @@ class Letter:
     def timezone(self):
         """The letter's own time zone: that of `closes`, else UTC."""
         return self.closes.tzinfo if self.closes else UTC
+
+    def today(self) -> date:
+        """Today's date where the letter is run: its "as of" date by default."""
+        return datetime.now(self.timezone).date()
 
     def end_of(self, day: date) -> datetime:
         """The last moment of `day` in the letter's time zone."""
@@ -210,6 +230,12 @@ def _check_fields(path: Path, values: dict, key_lines: dict[str, int]):
             value = []
         fields[key] = tuple(v.strip() for v in value)
 
+    for key, allowed in CHOICES.items():
+        if fields[key] not in allowed:
+            problem(key, f"{key!r} must be one of: {', '.join(allowed)}")
+    for key in FLAGS:
+        if not isinstance(fields[key], bool):
+            problem(key, f"{key!r} must be true or false")
     try:
         fields["date"] = date.fromisoformat(str(values.get("date", "")))
     except ValueError:

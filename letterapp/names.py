@@ -37,3 +37,25 @@ def sort_key(name: str) -> tuple[str, str, str]:
     """
     folded = fold(name)
     return (_without_accents(folded), folded, name)
+
+
+_PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
+_PARENTHESES = re.compile(r"\(([^()]*)\)")
+
+
+def _loose(text: str) -> str:
+    return " ".join(_PUNCTUATION.sub(" ", fold(text)).split())
+
+
+def likely_same_keys(name: str, acronym: str = "") -> set[str]:
+    """Forms under which two sign-ons are likely the same signer.
+
+    NFKC, case and punctuation are folded, and an acronym counts as a name of
+    its own: `Transitional Justice Working Group (TJWG)` meets `TJWG`.
+    """
+    bare = _loose(_PARENTHESES.sub(" ", name))
+    acronyms = [acronym, *_PARENTHESES.findall(name)]
+    if len(bare.replace(" ", "")) <= 12:
+        acronyms.append(bare)  # a short name may itself be an acronym: `T.J.W.G.`
+    keys = {bare} | {_loose(a).replace(" ", "") for a in acronyms}
+    return {key for key in keys if key}

@@ -74,9 +74,10 @@ def check_printable(letter: Letter, names: list[str]) -> list[str]:
     for name in names:
         if missing := missing_glyphs(name):
             problems.append(f"{name!r}: no installed font can draw {_describe(missing)}")
-    if missing := missing_glyphs(
-        letter.body + letter.title + "".join(letter.addressee + letter.attn)
-    ):
+    texts = (letter.title, letter.re, letter.salutation, letter.closing,
+             letter.signatories_heading, letter.coalition, letter.body, *letter.addressee,
+             *letter.attn)  # fmt: skip
+    if missing := missing_glyphs("".join(texts)):
         problems.append(f"the letter text: no installed font can draw {_describe(missing)}")
     return problems
 

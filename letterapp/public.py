@@ -1,11 +1,10 @@
 """Pages for signers: the letters, the sign-on form, the signatory list and the PDF."""
 
-from datetime import date, datetime
-
 from flask import (
     Blueprint,
     abort,
     current_app,
+    flash,
     redirect,
     render_template,
     request,
@@ -14,11 +13,14 @@ from flask import (
 )
 
 from . import signatures
-from .forms import SignOnForm
+from .db import db
+from .forms import ButtonForm, CorrectionForm, ResendForm, SignOnForm
 from .letters import Letter, LetterError, list_letters, load_letter
 from .markup import render_body
-from .names import sort_key
+from .models import Kind, Signature, Status
 from .pdf import PDFError, render_pdf
+from .signer_emails import send_confirmation
+from .tokens import CONFIRM, MANAGE, TokenError, read_token
 
 bp = Blueprint("public", __name__)
 
@@ -29,10 +31,6 @@ def get_letter(slug: str) -> Letter:
         return load_letter(current_app.config["LETTERS_DIR"], slug)
     except (FileNotFoundError, LetterError):
         abort(404)
-
-
-def today(letter: Letter) -> date:
-    return datetime.now(letter.timezone).date()
 
 
 @bp.route("/")
@@ -59,8 +57,7 @@ def letter(slug: str):
         if not letter.is_open():
             status = 403
         elif form.validate_on_submit():
-            recorded = signatures.add_signature(slug, form.signer())
-            session["signed"] = {"slug": slug, "name": form.name.data, "already": recorded is None}
+            sign_on(letter, form)
             return redirect(url_for(".signed", slug=slug))
         else:
             status = 400
@@ -70,8 +67,26 @@ def letter(slug: str):
         body=render_body(letter.body),
         form=form,
         count=signatures.count_approved(slug),
-        today=today(letter),
+        today=letter.today(),
     ), status
+
+
+def sign_on(letter: Letter, form: SignOnForm) -> None:
+    """Store a sign-on and email its signer; a repeat gets the same page and an email saying so.
+
+    The page never tells whether an address has signed: only its owner learns it.
+    """
+    signer = form.signer()
+    signature = signatures.add_signature(letter.slug, signer)
+    repeat = signature is None
+    if repeat:
+        signature = signatures.find_same_signer(letter.slug, signer)
+    else:
+        signature.authorised = form.authorised.data and signature.kind == Kind.ORGANIZATION
+        signature.updates_opt_in = form.updates_opt_in.data
+        db.session.commit()
+    send_confirmation(signature, letter, repeat=repeat)
+    session["signed"] = {"slug": letter.slug, "email": signer["email"]}
 
 
 @bp.route("/letters/<slug:slug>/signed")
@@ -83,20 +98,103 @@ def signed(slug: str):
     return render_template("public/signed.html", letter=letter, outcome=outcome)
 
 
+def signature_from(slug: str, purpose: str, token: str) -> tuple[Signature | None, str | None]:
+    """The sign-on a signer's link points to, or the reason the link does not work."""
+    max_age = current_app.config["CONFIRM_DAYS"] * 86400 if purpose == CONFIRM else None
+    try:
+        signature = signatures.get_signature(slug, read_token(purpose, token, max_age))
+    except TokenError as error:
+        return None, str(error)
+    if signature is None or signature.status == Status.MERGED:
+        return None, "This sign-on no longer exists."
+    return signature, None
+
+
+@bp.route("/letters/<slug:slug>/confirm/<token>", methods=["GET", "POST"])
+def confirm(slug: str, token: str):
+    # A GET only shows the button: mail scanners open every link in a message.
+    letter = get_letter(slug)
+    signature, problem = signature_from(slug, CONFIRM, token)
+    if problem:
+        return render_template("public/link_problem.html", letter=letter, problem=problem), 400
+    form = ButtonForm()
+    if form.validate_on_submit():
+        if letter.is_open() and signatures.confirm(signature, letter):
+            flash("Thank you: your sign-on is confirmed.", "success")
+        return redirect(url_for(".confirm", slug=slug, token=token))
+    return render_template("public/confirm.html", letter=letter, signature=signature, form=form)
+
+
+@bp.route("/letters/<slug:slug>/resend", methods=["GET", "POST"])
+def resend(slug: str):
+    letter = get_letter(slug)
+    form = ResendForm()
+    if form.validate_on_submit():
+        for signature in signatures.find_by_email(slug, form.email.data):
+            if signature.status == Status.PENDING:
+                send_confirmation(signature, letter)
+        flash(
+            "If a sign-on with this address is waiting for confirmation, "
+            "we have sent the link again. Please check your inbox.",
+            "success",
+        )
+        return redirect(url_for(".resend", slug=slug))
+    return render_template("public/resend.html", letter=letter, form=form)
+
+
+@bp.route("/letters/<slug:slug>/signon/<token>", methods=["GET", "POST"])
+def manage(slug: str, token: str):
+    letter = get_letter(slug)
+    signature, problem = signature_from(slug, MANAGE, token)
+    if problem:
+        return render_template("public/link_problem.html", letter=letter, problem=problem), 400
+    form = CorrectionForm(obj=signature)
+    withdraw_form = ButtonForm(prefix="withdraw")
+    if not letter.is_open() or signature.status == Status.WITHDRAWN:
+        form = withdraw_form = None
+    elif form.validate_on_submit():
+        if signatures.correct(signature, letter, form.signer()):
+            flash("Your correction is saved.", "success")
+            return redirect(url_for(".manage", slug=slug, token=token))
+        form.name.errors.append("Another sign-on with this name and email is already recorded.")
+    return render_template(
+        "public/manage.html",
+        letter=letter,
+        signature=signature,
+        form=form,
+        withdraw_form=withdraw_form,
+        name_in_letter=signatures.name_in_letter(signature, letter),
+    )
+
+
+@bp.post("/letters/<slug:slug>/signon/<token>/withdraw")
+def withdraw(slug: str, token: str):
+    letter = get_letter(slug)
+    signature, problem = signature_from(slug, MANAGE, token)
+    if problem:
+        return render_template("public/link_problem.html", letter=letter, problem=problem), 400
+    if ButtonForm(prefix="withdraw").validate_on_submit() and letter.is_open():
+        signatures.withdraw(signature)
+        flash("Your sign-on is withdrawn: your name will not appear in the letter.", "success")
+    return redirect(url_for(".manage", slug=slug, token=token))
+
+
 @bp.route("/letters/<slug:slug>/signatories")
 def signatories(slug: str):
     letter = get_letter(slug)
-    approved = signatures.signatures(slug, signatures.Status.APPROVED)
-    approved.sort(key=lambda s: sort_key(s.display_name))
+    approved = signatures.approved(letter)
+    if letter.group_signatories:
+        approved.sort(key=lambda s: s.kind != Kind.ORGANIZATION)  # stable: keeps name order
+    names = [(s, signatures.name_in_letter(s, letter)) for s in approved]
     return render_template(
-        "public/signatories.html", letter=letter, signatories=approved, today=today(letter)
+        "public/signatories.html", letter=letter, signatories=names, today=letter.today()
     )
 
 
 @bp.route("/letters/<slug:slug>.pdf")
 def pdf(slug: str):
     letter = get_letter(slug)
-    as_of = today(letter)
+    as_of = letter.today()
     try:
         data = render_pdf(letter, signatures.approved_names(letter, as_of), as_of=as_of)
     except PDFError as error:

@@ -75,6 +75,8 @@ def app(tmp_path, write_letter):
             "SECRET_KEY": "test",
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite3'}",
             "LETTERS_DIR": str(tmp_path / "letters"),
+            "OUTBOX_DIR": str(tmp_path / "outbox"),
+            "SMTP_URL": None,  # never real email from tests, whatever the shell has
         }
     )
     with app.app_context():
@@ -103,6 +105,7 @@ SIGNER = {
     "contact_name": "Lee Young-hee",
     "email": "office@tjwg.example.org",
     "country": "South Korea",
+    "authorised": "y",
     "consent": "y",
 }
 
@@ -127,3 +130,44 @@ def undrawable_character() -> str:
     candidates = (chr(c) for c in range(0x1F000, 0x30000))
     assigned = "".join(c for c in candidates if unicodedata.category(c)[0] in "LSN")
     return missing_glyphs(assigned)[0]
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_coordinator(app):
+    """Create a coordinator with a role on a letter, through the real CLI."""
+
+    def make(email: str = "coord@example.org", role: str = "owner", slug: str = "test-letter"):
+        runner = app.test_cli_runner()
+        result = runner.invoke(args=["user", "create", email], input=f"{PASSWORD}\n{PASSWORD}\n")
+        assert result.exit_code == 0, result.output
+        if role:
+            result = runner.invoke(args=["user", "grant", email, slug, role])
+            assert result.exit_code == 0, result.output
+        return email
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    """Log the test client in through the real login form."""
+
+    def login(email: str = "coord@example.org", password: str = PASSWORD):
+        page = client.get("/manage/login")
+        return client.post(
+            "/manage/login",
+            data={"email": email, "password": password, "csrf_token": csrf_token(page.text)},
+        )
+
+    return login
+
+
+@pytest.fixture
+def coordinator(make_coordinator, login):
+    """A logged-in owner of the test letter."""
+    email = make_coordinator()
+    assert login(email).status_code == 302
+    return email

@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from letterapp.db import db
-from letterapp.models import Signature, Status
+from letterapp.models import OutgoingMail, Signature, Status
 
 from .conftest import SIGNER, csrf_token
 
@@ -73,7 +73,7 @@ def test_sign_on_is_stored_pending(client, sign, app):
     response = sign()
     assert response.status_code == 302
     page = client.get(response.headers["Location"])
-    assert "Sign-on received" in page.text and "awaiting confirmation" in page.text
+    assert "Check your inbox" in page.text and "awaiting confirmation" in page.text
     [signature] = stored(app)
     assert signature.status == Status.PENDING
     assert signature.display_name == "Transitional Justice Working Group (TJWG)"
@@ -100,8 +100,15 @@ def test_same_signer_is_recorded_once(client, sign, app, variant):
     assert sign().status_code == 302
     response = sign(**variant)
     assert response.status_code == 302
-    assert "already recorded" in client.get(response.headers["Location"]).text
+    assert "Check your inbox" in client.get(response.headers["Location"]).text
     assert len(stored(app)) == 1
+    assert signer_was_told_it_is_already_recorded(app)
+
+
+def signer_was_told_it_is_already_recorded(app) -> bool:
+    with app.app_context():
+        last = db.session.scalars(sa.select(OutgoingMail).order_by(OutgoingMail.id.desc())).first()
+    return "already recorded" in last.raw
 
 
 def test_same_email_may_sign_for_another_name(sign, app):
