@@ -7,7 +7,7 @@ from flask import Flask
 from flask_wtf import CSRFProtect
 from werkzeug.routing import BaseConverter
 
-from . import auth, cli, config, db, limits, mail, manage, public
+from . import auth, cli, config, db, limits, mail, manage, public, security
 from .letters import SLUG
 
 csrf = CSRFProtect()
@@ -40,6 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     mail.init_app(app)
     limits.init_app(app)
     auth.init_app(app)
+    security.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(manage.bp)
     cli.init_app(app)

@@ -25,7 +25,7 @@ from wtforms.validators import DataRequired, Length
 
 from .db import db
 from .forms import ButtonForm, clean_text
-from .limits import limiter
+from .limits import by_submitted_email, limiter
 from .models import Membership, Role, User
 from .names import fold_email
 
@@ -105,11 +105,6 @@ def authenticate(email: str, password: str) -> User | None:
     return user if user and matches else None
 
 
-def _submitted_email() -> str:
-    """Rate-limit key: the folded email of the login attempt, whoever sends it."""
-    return "login-email:" + fold_email(request.form.get("email", ""))[:254]
-
-
 def safe_next(target: str | None) -> str | None:
     """`target` if it is a path inside the workspace, else None (no open redirect)."""
     if not target or not target.startswith("/manage/"):
@@ -132,7 +127,7 @@ def _landing() -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10 per minute; 50 per hour", methods=["POST"])
-@limiter.limit("20 per hour", key_func=_submitted_email, methods=["POST"])
+@limiter.limit("20 per hour", key_func=by_submitted_email("login"), methods=["POST"])
 def login():
     target = safe_next(request.args.get("next")) or _landing()
     if current_user.is_authenticated:

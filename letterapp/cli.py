@@ -183,7 +183,8 @@ def signatures_import(slug: str, file: Path) -> None:
     if plan.errors:
         for error in plan.errors:
             click.echo(f"{file}: {error}", err=True)
-        raise click.ClickException(f"{plan.bad_rows} bad row(s); nothing was imported")
+        reason = f"{plan.bad_rows} bad row(s)" if plan.bad_rows else "the file is refused"
+        raise click.ClickException(f"{reason}; nothing was imported")
     try:
         store.import_rows(slug, plan.rows, actor="cli")
     except IntegrityError:

@@ -44,6 +44,8 @@ def from_environment(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024))),
         # Days a confirmation link stays valid.
         "CONFIRM_DAYS": int(os.environ.get("CONFIRM_DAYS", "7")),
+        # Behind TLS in production: redirect to HTTPS and send HSTS.
+        "FORCE_HTTPS": os.environ.get("FORCE_HTTPS", "false") == "true",
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "false") == "true",

@@ -52,12 +52,15 @@ def read_signatories(text: str, letter: Letter, existing: set[tuple[str, str]]) 
         plan.bad_rows = 1
         return plan
     reader.fieldnames = header
+    # Read first, so an oversized file is refused before any row is checked.
+    numbered = [(reader.line_num, row) for row in reader]
+    if len(numbered) > MAX_ROWS:
+        plan.errors.append(
+            f"the file has {len(numbered)} rows, over the limit of {MAX_ROWS}; split it"
+        )
+        return plan
     seen = set(existing)
-    for number, row in enumerate(reader, start=1):
-        line = reader.line_num
-        if number > MAX_ROWS:
-            plan.errors.append(f"line {line}: the file has over {MAX_ROWS} rows; split it")
-            break
+    for line, row in numbered:
         if None in row:
             plan.errors.append(f"line {line}: more cells than columns")
             plan.bad_rows += 1

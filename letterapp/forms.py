@@ -192,6 +192,8 @@ class SignOnForm(SignatoryForm):
     updates_opt_in = BooleanField(
         "Keep my contact details after the letter is sent, to hear about its follow-up."
     )
+    # A honeypot: hidden from people, filled in by simple bots.
+    homepage = StringField("Leave this field empty", validators=[Length(max=300)])
 
     def validate_authorised(self, field) -> None:
         if not field.data and self.kind.data == Kind.ORGANIZATION:

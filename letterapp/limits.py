@@ -4,14 +4,29 @@ import math
 import os
 import time
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
+from .names import fold_email
+
 # Behind a reverse proxy, get_remote_address sees the proxy unless the app is
 # wrapped in werkzeug's ProxyFix: then every visitor would share one limit.
 limiter = Limiter(key_func=get_remote_address)
+
+# Per letter and client: generous enough for one office behind one address.
+SIGN_ON = "20 per minute; 200 per hour"
+SIGN_ON_PER_EMAIL = "10 per hour"
+
+
+def by_submitted_email(scope: str):
+    """A rate-limit key: the folded email in the submitted form, whoever sends it."""
+
+    def key() -> str:
+        return f"{scope}-email:" + fold_email(request.form.get("email", ""))[:254]
+
+    return key
 
 
 def init_app(app: Flask) -> None:

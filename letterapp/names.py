@@ -8,13 +8,15 @@ _SPACES = re.compile(r"\s+")
 
 def fold(text: str) -> str:
     """Fold text for comparison: NFKC, case and runs of white space."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    # Case folding can undo NFKC (and NFKC can undo folding), hence the sandwich.
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
     return _SPACES.sub(" ", text).strip()
 
 
 def fold_email(email: str) -> str:
     """Fold an email so that fullwidth or differently-cased forms compare equal."""
-    return fold(email).replace(" ", "")
+    # Removing spaces can bring a letter and a combining mark together: normalise again.
+    return unicodedata.normalize("NFKC", fold(email).replace(" ", ""))
 
 
 # Letters with a stroke or ligature have no Unicode decomposition; sort them as

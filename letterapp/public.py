@@ -16,6 +16,7 @@ from . import signatures
 from .db import db
 from .forms import ButtonForm, CorrectionForm, ResendForm, SignOnForm
 from .letters import Letter, LetterError, list_letters, load_letter
+from .limits import SIGN_ON, SIGN_ON_PER_EMAIL, by_submitted_email, limiter
 from .markup import render_body
 from .models import Kind, Signature, Status
 from .pdf import PDFError, render_pdf
@@ -49,6 +50,8 @@ def index():
 
 
 @bp.route("/letters/<slug:slug>", methods=["GET", "POST"])
+@limiter.limit(SIGN_ON, methods=["POST"])
+@limiter.limit(SIGN_ON_PER_EMAIL, key_func=by_submitted_email("sign-on"), methods=["POST"])
 def letter(slug: str):
     letter = get_letter(slug)
     form = SignOnForm()
@@ -57,7 +60,10 @@ def letter(slug: str):
         if not letter.is_open():
             status = 403
         elif form.validate_on_submit():
-            sign_on(letter, form)
+            if form.homepage.data:
+                current_app.logger.info("honeypot filled on %s: sign-on dropped", slug)
+            else:
+                sign_on(letter, form)
             return redirect(url_for(".signed", slug=slug))
         else:
             status = 400
@@ -126,6 +132,8 @@ def confirm(slug: str, token: str):
 
 
 @bp.route("/letters/<slug:slug>/resend", methods=["GET", "POST"])
+@limiter.limit(SIGN_ON, methods=["POST"])
+@limiter.limit(SIGN_ON_PER_EMAIL, key_func=by_submitted_email("resend"), methods=["POST"])
 def resend(slug: str):
     letter = get_letter(slug)
     form = ResendForm()
