@@ -5,9 +5,10 @@ import os
 from babel.dates import format_date
 from flask import Flask
 from flask_wtf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from . import auth, cli, config, db, limits, mail, manage, public, security
+from . import auth, cli, config, db, health, limits, mail, manage, public, security, users
 from .letters import SLUG
 
 csrf = CSRFProtect()
@@ -43,5 +44,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(manage.bp)
+    app.register_blueprint(health.bp)
     cli.init_app(app)
+    app.cli.add_command(users.user_cli)
+    if app.config["PROXY_FIX_X_FOR"] or app.config["PROXY_FIX_X_PROTO"]:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=app.config["PROXY_FIX_X_FOR"],
+            x_proto=app.config["PROXY_FIX_X_PROTO"],
+        )
     return app

@@ -8,13 +8,15 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import IntegrityError
 
+from . import delivery, revisions
 from . import signatures as store
 from .csvfiles import read_signatories, write_signatories
+from .delivery import DeliveryError
 from .letters import Letter, LetterError, letter_path, list_letters, load_letter
 from .markup import NOTE_STYLES
-from .models import Status
-from .pdf import PAPERS, PDFError, check_printable, render_pdf
-from .users import user_cli
+from .models import MailStatus, Status
+from .pdf import PAPERS, PDFError, check_printable
+from .pdfcache import get_pdf
 
 letter_cli = AppGroup("letter", help="Check, list and render letters.")
 signatures_cli = AppGroup("signatures", help="List, moderate, import and export sign-ons.")
@@ -23,7 +25,6 @@ signatures_cli = AppGroup("signatures", help="List, moderate, import and export 
 def init_app(app: Flask) -> None:
     app.cli.add_command(letter_cli)
     app.cli.add_command(signatures_cli)
-    app.cli.add_command(user_cli)
 
 
 def _letter(slug: str) -> Letter:
@@ -42,7 +43,7 @@ def _letter(slug: str) -> Letter:
         ) from None
 
 
-def _existing_slug(slug: str) -> str:
+def existing_slug(slug: str) -> str:
     """Accept the slug of any letter file, even one that has problems."""
     try:
         letter_path(current_app.config["LETTERS_DIR"], slug).stat()
@@ -101,7 +102,7 @@ def letter_render(slug: str, output: Path, as_of: date | None, notes: str, paper
     as_of = as_of or letter.today()
     names = store.approved_names(letter, as_of)
     try:
-        data = render_pdf(letter, names, as_of=as_of, notes=notes, paper=paper)
+        data = get_pdf(letter, names, as_of=as_of, notes=notes, paper=paper)
     except PDFError as error:
         raise click.ClickException(str(error)) from None
     try:
@@ -111,12 +112,23 @@ def letter_render(slug: str, output: Path, as_of: date | None, notes: str, paper
     click.echo(f"wrote {output} ({len(names)} signatories as of {as_of}, {len(data) // 1024} KiB)")
 
 
+@letter_cli.command("history")
+@click.argument("slug")
+def letter_history(slug: str) -> None:
+    """List the revisions of a letter: number, time (UTC), author, note."""
+    revisions.current(_letter(slug))  # an edit made on disk becomes a revision first
+    for revision in revisions.history(slug):
+        when = revision.created_at.strftime("%Y-%m-%d %H:%M")
+        minor = " (minor)" if revision.minor else ""
+        click.echo(f"{revision.number}\t{when}\t{revision.author}\t{revision.note}{minor}")
+
+
 @signatures_cli.command("list")
 @click.argument("slug")
 @click.option("--status", type=click.Choice([s.value for s in Status]))
 def signatures_list(slug: str, status: str | None) -> None:
     """One line per sign-on: id, status, name in the letter, kind, email, signed_at."""
-    for s in store.signatures(_existing_slug(slug), Status(status) if status else None):
+    for s in store.signatures(existing_slug(slug), Status(status) if status else None):
         cells = (
             s.id,
             s.status.value,
@@ -130,7 +142,7 @@ def signatures_list(slug: str, status: str | None) -> None:
 
 def _moderate(slug: str, ids: tuple[int, ...], status: Status) -> None:
     try:
-        changed = store.set_status(_existing_slug(slug), list(ids), status, actor="cli")
+        changed = store.set_status(existing_slug(slug), list(ids), status, actor="cli")
     except LookupError as error:
         raise click.ClickException(
             f"no sign-on with id {error} on {slug}; nothing changed"
@@ -153,7 +165,7 @@ def signatures_approve(
         raise click.UsageError("give sign-on ids, --all-pending or --all-confirmed: one of them")
     waiting = [Status.CONFIRMED] + ([Status.PENDING] if all_pending else [])
     if not ids:
-        found = store.signatures(_existing_slug(slug))
+        found = store.signatures(existing_slug(slug))
         ids = tuple(s.id for s in found if s.status in waiting)
     _moderate(slug, ids, Status.APPROVED)
 
@@ -194,15 +206,140 @@ def signatures_import(slug: str, file: Path) -> None:
     click.echo(f"imported {len(plan.rows)} sign-on(s); skipped {plan.duplicates} duplicate(s)")
 
 
+@signatures_cli.command("purge-contacts")
+@click.argument("slug", required=False)
+@click.option("--now", is_flag=True, help="Purge SLUG now, whether or not it was sent.")
+def signatures_purge_contacts(slug: str | None, now: bool) -> None:
+    """Remove signers' contact details PURGE_CONTACTS_DAYS after a letter was sent.
+
+    Without SLUG, every letter due is purged: run it daily (cron). Public names
+    stay; signers who opted in to updates keep their details.
+    """
+    if now and not slug:
+        raise click.UsageError("--now needs a SLUG")
+    days = current_app.config["PURGE_CONTACTS_DAYS"]
+    due = [existing_slug(slug)] if now else store.due_for_purge(days, slug)
+    for letter_slug in due:
+        count = store.purge_contacts(letter_slug, actor="cli")
+        click.echo(f"{letter_slug}: purged the contact details of {count} sign-on(s)")
+    if not due:
+        click.echo("no letter is due for purging")
+
+
 @signatures_cli.command("export")
 @click.argument("slug")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def signatures_export(slug: str, output: Path) -> None:
     """Export approved sign-ons as CSV (UTF-8 with BOM, formula-safe)."""
-    approved = store.signatures(_existing_slug(slug), Status.APPROVED)
+    approved = store.signatures(existing_slug(slug), Status.APPROVED)
     try:
         with output.open("w", encoding="utf-8-sig", newline="") as out:
             write_signatories(approved, out)
     except OSError as error:
         raise click.ClickException(f"cannot write {output}: {error.strerror}") from None
     click.echo(f"wrote {output} ({len(approved)} approved sign-ons)")
+
+
+def _show(message: delivery.Preview) -> None:
+    """The message's recipients, subject and attachment, one per line."""
+    for role, address in message.envelope:
+        click.echo(f"{role + ':':9} {address}")
+    click.echo(f"Subject:  {message.message['Subject']}")
+    click.echo(f"Attached: {message.pdf_name} ({message.pdf_size // 1024} KiB)")
+
+
+@letter_cli.command("send")
+@click.argument("slug")
+@click.option(
+    "--dry-run", is_flag=True, help="Write the complete message to a .eml file and send nothing."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where --dry-run writes the message (default: SLUG-DATE.eml here).",
+)
+@click.option("--yes", is_flag=True, help="Send without asking first.")
+def letter_send(slug: str, dry_run: bool, output: Path | None, yes: bool) -> None:
+    """Email the letter's PDF to its recipients; run it again to retry those not sent.
+
+    The PDF is made when it is first sent, with the signatories approved by
+    that day, and kept: the public page serves it from then on. No recipient is
+    ever sent it twice.
+    """
+    letter = _letter(slug)
+    try:
+        message = delivery.preview(letter)
+    except DeliveryError as error:
+        raise click.ClickException(str(error)) from None
+    _show(message)
+    if dry_run:
+        path = output or Path(message.pdf_name.removesuffix(".pdf") + ".eml")
+        try:
+            path.write_text(message.raw, encoding="utf-8")
+        except OSError as error:
+            raise click.ClickException(f"cannot write {path}: {error.strerror}") from None
+        click.echo(f"dry run: wrote the complete message to {path.resolve()}; nothing was sent")
+        return
+    before = delivery.progress(slug, delivery.DELIVERY)
+    if message.frozen and before.sent == before.total:
+        click.echo(f"{slug}: already sent to all {before.total} recipient(s); nothing to send")
+        return
+    waiting = before.total - before.sent if message.frozen else len(message.envelope)
+    if not yes:
+        click.confirm(f"Send it to {waiting} recipient(s) now?", abort=True)
+    try:
+        done = delivery.send(letter, actor="cli")
+    except DeliveryError as error:
+        raise click.ClickException(str(error)) from None
+    for row in delivery.deliveries(slug):
+        reply = row.smtp_reply if row.status == MailStatus.SENT else row.last_error
+        click.echo(f"{row.status.value}\t{row.recipient}\t{reply}")
+    if done.sent < done.total:
+        raise click.ClickException(
+            f"{done.total - done.sent} recipient(s) do not have it yet: "
+            f"run 'letter send {slug}' again to retry them (and only them)"
+        )
+    click.echo(f"sent to all {done.total} recipient(s); 'letter receipt {slug}' prints the proof")
+
+
+@letter_cli.command("receipt")
+@click.argument("slug")
+def letter_receipt(slug: str) -> None:
+    """Print the delivery receipt: per recipient, the Message-ID, time and server's reply."""
+    try:
+        click.echo(delivery.receipt(_letter(slug)), nl=False)
+    except DeliveryError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@letter_cli.command("notify")
+@click.argument("slug")
+@click.option("--attach", is_flag=True, help="Attach the PDF (default: link to it).")
+@click.option("--yes", is_flag=True, help="Send without asking first.")
+def letter_notify(slug: str, attach: bool, yes: bool) -> None:
+    """Tell each signatory in the delivered letter that it was delivered: one message each.
+
+    Messages go NOTIFY_BATCH_SIZE (50) at a time with NOTIFY_PAUSE_SECONDS (60)
+    between batches; their links start with PUBLIC_URL. Run it again to retry
+    those that failed; no one is told twice.
+    """
+    letter = _letter(slug)
+    try:
+        pending = delivery.notify_pending(letter)
+        if not pending:
+            click.echo(f"{slug}: every signatory with an address has been told; nothing to send")
+            return
+        if not yes:
+            click.confirm(f"Send {pending} message(s) to the signatories now?", abort=True)
+        with click.progressbar(length=pending, label="Telling the signatories") as bar:
+            told = delivery.notify_all(
+                letter, "cli", attach=attach, on_sent=lambda message: bar.update(1)
+            )
+    except DeliveryError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"{told.sent} sent, {told.failed} failed, {told.waiting} not sent yet, of {told.total}"
+    )
+    if told.failed:
+        raise click.ClickException(f"{told.failed} failed: run 'letter notify {slug}' to retry")

@@ -39,9 +39,20 @@ def from_environment(instance_path: str) -> dict:
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": database_url,
+        # A connection dropped by a database restart or a proxy is replaced, not used;
+        # errors and logs show statements without their values (signers' details).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # Background jobs go to RQ when set; otherwise they run in a thread.
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        # Behind N reverse proxies: trust the last N X-Forwarded-For / -Proto values,
+        # so rate limits see the client's address and links get the right scheme.
+        "PROXY_FIX_X_FOR": int(os.environ.get("PROXY_FIX_X_FOR", "0")),
+        "PROXY_FIX_X_PROTO": int(os.environ.get("PROXY_FIX_X_PROTO", "0")),
         "LETTERS_DIR": os.environ.get("LETTERS_DIR", str(PROJECT_ROOT / "letters")),
         # Flask's form parser does not bound URL-encoded bodies by itself.
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024))),
+        # Days after a letter is sent before signers' contact details are purged.
+        "PURGE_CONTACTS_DAYS": int(os.environ.get("PURGE_CONTACTS_DAYS", "90")),
         # Days a confirmation link stays valid.
         "CONFIRM_DAYS": int(os.environ.get("CONFIRM_DAYS", "7")),
         # Behind TLS in production: redirect to HTTPS and send HSTS.

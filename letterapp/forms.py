@@ -24,10 +24,12 @@ from wtforms.validators import (
     InputRequired,
     Length,
     Optional,
+    Regexp,
     ValidationError,
 )
 
 from .fonts import missing_glyphs
+from .letters import MAX_BODY, MAX_FRONT_MATTER, SLUG
 from .models import Kind
 
 # Bidi overrides and isolates can make a name display as something else.
@@ -281,3 +283,38 @@ class ExportForm(FlaskForm):
         default="a4",
         choices=[SelectChoice("a4", "A4"), SelectChoice("letter", "US Letter")],
     )
+
+
+class NewLetterForm(FlaskForm):
+    slug = StringField(
+        "Short name for the web address",
+        filters=[clean_text],
+        validators=[
+            DataRequired("Choose a short name, e.g. civic-space-2026."),
+            Regexp(
+                rf"^{SLUG}$",
+                message="Use lower-case letters, digits and hyphens, starting with a letter or digit.",
+            ),
+        ],
+    )
+    title = StringField(
+        "Title",
+        filters=[clean_text],
+        validators=[DataRequired("Give the letter a title."), Length(max=300), plain_text],
+    )
+    date = DateField("Date of the letter", validators=[InputRequired("Choose a date.")])
+
+
+class LetterTextForm(FlaskForm):
+    """The whole letter file: front matter and Markdown body."""
+
+    text = TextAreaField(
+        "Letter file",
+        validators=[
+            DataRequired("The letter cannot be empty."),
+            Length(max=MAX_FRONT_MATTER + MAX_BODY),
+        ],
+    )
+    note = StringField("What changed (kept in the history)", filters=[clean_text],
+                       validators=[Length(max=500), plain_text])  # fmt: skip
+    minor = BooleanField("Minor change (a typo): signers need not confirm again")

@@ -9,11 +9,25 @@ from pathlib import Path
 import babel
 import yaml
 
+from .mail import recipient_address
+
 SLUG = r"[a-z0-9][a-z0-9-]{0,99}"
 _SLUG_RE = re.compile(SLUG)
 
 MAX_FRONT_MATTER = 20_000
 MAX_BODY = 400_000
+
+RECIPIENT_KINDS = ("to", "cc", "bcc")
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """Where the letter is emailed: addresses as written, `Name <email>` or plain."""
+
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()  # never in a header: only the envelope names them
+
 
 REQUIRED = ("title", "date", "addressee", "re", "salutation")
 DEFAULTS = {
@@ -28,6 +42,7 @@ DEFAULTS = {
     "signatory_format": "name-acronym",
     "group_signatories": False,
     "noindex": False,
+    "recipients": Recipients(),
 }
 KEYS = REQUIRED + tuple(DEFAULTS)
 CHOICES = {
@@ -80,6 +95,7 @@ class Letter:
     signatory_format: str = "name-acronym"
     group_signatories: bool = False
     noindex: bool = False
+    recipients: Recipients = Recipients()
 
     def is_open(self, now: datetime | None = None) -> bool:
         return self.closes is None or (now or datetime.now(UTC)) < self.closes
@@ -195,7 +211,23 @@ def _read_front_matter(path: Path, front: str):
     if not isinstance(values, dict):
         return None, {}, [Problem(path, 2, "the front matter must be a mapping of keys to values")]
     key_lines = {str(k.value): k.start_mark.line + 2 for k, _ in node.value}
+    for key, value in node.value:
+        if key.value == "recipients":
+            key_lines.update(_recipient_lines(value))
     return values, key_lines, []
+
+
+def _recipient_lines(node) -> dict[str, int]:
+    """The file line of each list and address under `recipients`: `recipients.to[0]`."""
+    lines = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            where = f"recipients.{key.value}"
+            lines[where] = key.start_mark.line + 2
+            if isinstance(value, yaml.SequenceNode):
+                for index, item in enumerate(value.value):
+                    lines[f"{where}[{index}]"] = item.start_mark.line + 2
+    return lines
 
 
 def _check_fields(path: Path, values: dict, key_lines: dict[str, int]):
@@ -236,6 +268,12 @@ def _check_fields(path: Path, values: dict, key_lines: dict[str, int]):
     for key in FLAGS:
         if not isinstance(fields[key], bool):
             problem(key, f"{key!r} must be true or false")
+    fields["recipients"] = Recipients()
+    if values.get("recipients") is not None:
+        fields["recipients"], found = check_recipients(values["recipients"], "recipients")
+        for where, message in found:
+            line = key_lines.get(where) or key_lines.get("recipients", 1)
+            problems.append(Problem(path, line, message))
     try:
         fields["date"] = date.fromisoformat(str(values.get("date", "")))
     except ValueError:
@@ -248,6 +286,50 @@ def _check_fields(path: Path, values: dict, key_lines: dict[str, int]):
     except (ValueError, babel.UnknownLocaleError):
         problem("language", f"unknown language {fields['language']!r}: use a code such as en or ko")
     return fields, problems
+
+
+def check_recipients(value, prefix: str = "") -> tuple[Recipients, list[tuple[str, str]]]:
+    """Check a mapping of `to`, `cc` and `bcc` address lists, from the file or the workspace.
+
+    Return the valid addresses and each problem with where it is (`recipients.cc[1]`).
+    A line break in an address is refused: it could start a new email header.
+    """
+    top = prefix or "recipients"
+    if not isinstance(value, dict):
+        return Recipients(), [(top, f"{top!r} must have lists of email addresses: to, cc, bcc")]
+    problems = []
+    for key in value:
+        if key not in RECIPIENT_KINDS:
+            where = f"{prefix}.{key}" if prefix else top
+            problems.append((where, f"unknown key {key!r} in {top!r} (known keys: to, cc, bcc)"))
+    lists: dict[str, tuple[str, ...]] = {}
+    seen: dict[str, str] = {}
+    for kind in RECIPIENT_KINDS:
+        where = f"{prefix}.{kind}" if prefix else kind
+        items = value.get(kind) or []
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            problems.append((where, f"{where!r} must be a list of email addresses, one per line"))
+            items = []
+        kept = []
+        for index, written in enumerate(items):
+            item = written.strip(" \t")
+            try:
+                address = recipient_address(where, item)
+            except ValueError as error:
+                problems.append((f"{where}[{index}]", str(error)))
+                continue
+            key = address.addr_spec.casefold()
+            if key in seen:
+                problems.append(
+                    (f"{where}[{index}]", f"{address.addr_spec} is already in {seen[key]}")
+                )
+                continue
+            seen[key] = where
+            kept.append(item)
+        lists[kind] = tuple(kept)
+    if not lists["to"] and not problems:
+        problems.append((f"{prefix}.to" if prefix else "to", "give at least one 'to' address"))
+    return Recipients(**lists), problems
 
 
 def _parse_closes(value: str, report) -> datetime | None:

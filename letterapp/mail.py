@@ -152,14 +152,14 @@ def _queue(
     to: str,
     subject: str,
     text: str,
-    html: str | None,
+    html: str | None = None,
     purpose: str,
-    letter_slug: str | None,
-    signature_id: int | None,
-    attachments: Sequence[tuple[str, str, bytes]],
-    reply_to: str | None,
-    cc: Sequence[str],
-    bcc: Sequence[str],
+    letter_slug: str | None = None,
+    signature_id: int | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+    reply_to: str | None = None,
+    cc: Sequence[str] = (),
+    bcc: Sequence[str] = (),
 ) -> list[OutgoingMail]:
     """Build one message and store it once per envelope recipient, `to` first."""
     # Everything is checked before anything is built or stored.
@@ -250,34 +250,9 @@ def queue_mail(
     )[0]
 
 
-def send_mail(
-    *,
-    to: str,
-    subject: str,
-    text: str,
-    html: str | None = None,
-    purpose: str,
-    letter_slug: str | None = None,
-    signature_id: int | None = None,
-    attachments: Sequence[tuple[str, str, bytes]] = (),
-    reply_to: str | None = None,
-    cc: Sequence[str] = (),
-    bcc: Sequence[str] = (),
-) -> OutgoingMail:
-    """Store a message and send it now; return the record for `to`, sent or failed."""
-    rows = _queue(
-        to=to,
-        subject=subject,
-        text=text,
-        html=html,
-        purpose=purpose,
-        letter_slug=letter_slug,
-        signature_id=signature_id,
-        attachments=attachments,
-        reply_to=reply_to,
-        cc=cc,
-        bcc=bcc,
-    )
+def send_mail(**message) -> OutgoingMail:
+    """Store a message (the keywords of `queue_mail`) and send it now; return the `to` record."""
+    rows = _queue(**message)
     for row in rows:
         deliver(row)
     return rows[0]
@@ -435,7 +410,8 @@ def _write_outbox(mail: OutgoingMail) -> str:
         path.write_text(mail.raw, encoding="utf-8")
     except OSError as error:
         raise DeliveryError(f"cannot write {path}: {_reason(error)}") from error
-    current_app.logger.info("mail %s to %s written to %s", mail.id, mail.recipient, path)
+    # Addresses stay out of the logs: the outbox record has them, for coordinators.
+    current_app.logger.info("mail %s (%s) written to %s", mail.id, mail.purpose, path)
     return f"written to {path}"
 
 
@@ -473,7 +449,7 @@ def deliver(mail: OutgoingMail) -> bool:
         mail.status = MailStatus.FAILED
         mail.last_error = str(error)
         current_app.logger.warning(
-            "mail %s to %s failed: %s", mail.id, mail.recipient, mail.last_error
+            "mail %s (%s) failed; the error is in its outbox record", mail.id, mail.purpose
         )
     else:
         mail.status = MailStatus.SENT

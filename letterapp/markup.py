@@ -143,3 +143,12 @@ def _move_notes_to_calls(root: etree.Element, notes: etree.Element) -> None:
         parent = parents[sup]
         parent.insert(list(parent).index(sup), note)
         parent.remove(sup)
+
+
+def render_message(text: str) -> Markup:
+    """Render an email's Markdown (a cover message) to sanitised HTML.
+
+    Single line breaks are kept (`nl2br`): a signature block written on three
+    lines must not run into one line in the HTML part while the text part keeps them.
+    """
+    return sanitise(markdown.markdown(text, extensions=["nl2br"], output_format="html"))

@@ -1,7 +1,7 @@
 """Database models."""
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -100,6 +100,8 @@ class Signature(db.Model):
     # Emails sent about this sign-on, capped so the form cannot flood an inbox.
     messages_sent: Mapped[int] = mapped_column(default=0)
     contact_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The revision of the letter the signer saw (and last confirmed).
+    revision_number: Mapped[int | None]
     # Folded forms of the signer's email and name, for duplicate detection.
     email_key: Mapped[str] = mapped_column(sa.String(254))
     name_key: Mapped[str] = mapped_column(sa.String(200))
@@ -158,6 +160,23 @@ class AuditEntry(db.Model):
     detail: Mapped[str] = mapped_column(sa.Text, default="")
 
 
+class Revision(db.Model):
+    """One saved version of a letter file: what signers saw is a fact on record."""
+
+    __table_args__ = (sa.UniqueConstraint("letter_slug", "number", name="uq_revision_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_slug: Mapped[str] = mapped_column(sa.String(100), index=True)
+    number: Mapped[int]
+    text: Mapped[str] = mapped_column(sa.Text)  # the whole file, front matter and body
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    author: Mapped[str] = mapped_column(sa.String(254))
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    # A typo fix: signers of the revision before need not confirm again.
+    minor: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class OutgoingMail(db.Model):
     """One email, kept whole so a failed send can be retried and a sent one proven."""
 
@@ -177,3 +196,35 @@ class OutgoingMail(db.Model):
     smtp_reply: Mapped[str] = mapped_column(sa.String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LetterRecord(db.Model):
+    """A letter's delivery by email: the coordinators' draft, then what was sent and when.
+
+    The letter file stays the source of the defaults: a draft field left None
+    follows the file. What was sent (`prepared_at` to `sent_pdf_name`) is written
+    once, when the delivery is prepared, so a retry sends what the first attempt
+    did and the public page serves that PDF byte for byte.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    # The draft, edited in the workspace.
+    recipients: Mapped[dict | None] = mapped_column(sa.JSON)  # {"to": [...], "cc": [...], ...}
+    subject: Mapped[str | None] = mapped_column(sa.String(300))
+    cover: Mapped[str | None] = mapped_column(sa.Text)  # the cover message, Markdown
+    reply_to: Mapped[str] = mapped_column(sa.String(254), default="")
+    # Frozen when the delivery is prepared.
+    prepared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    prepared_by: Mapped[str] = mapped_column(sa.String(254), default="")
+    sent_recipients: Mapped[dict | None] = mapped_column(sa.JSON)
+    sent_signature_ids: Mapped[list | None] = mapped_column(sa.JSON)  # the names in the PDF
+    sent_as_of: Mapped[date | None] = mapped_column(sa.Date)
+    sent_pdf: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    sent_pdf_name: Mapped[str | None] = mapped_column(sa.String(150))
+    # When the last `to` address accepted the message: from then on the letter is sent.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # One run sends a letter's mail at a time: the one holding this token, renewed as it goes.
+    run_token: Mapped[str | None] = mapped_column(sa.String(32))
+    run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notify_batch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

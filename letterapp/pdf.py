@@ -2,6 +2,14 @@
 
 import logging
 import mimetypes
+import multiprocessing
+import os
+import resource
+import threading
+import time
+from concurrent.futures import CancelledError, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 from pathlib import Path
 
@@ -94,9 +102,148 @@ def render_pdf(
     notes: str = "endnotes",
     paper: str = "a4",
 ) -> bytes:
-    """Render the letter to PDF bytes; raise PDFError if a name cannot be drawn."""
+    """Render the letter to PDF bytes; raise PDFError if it cannot be made.
+
+    WeasyPrint runs in a worker process with a time and a memory limit
+    (`PDF_TIMEOUT`, `PDF_MEMORY_MB`), so a pathological letter costs an error
+    message, never the web worker.
+    """
     if problems := check_printable(letter, names):
         raise PDFError("; ".join(problems))
-    html = letter_html(letter, names, as_of=as_of, notes=notes, paper=paper)
-    fetcher = StaticFetcher(current_app.static_folder)
-    return HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher).write_pdf()
+    try:
+        html = letter_html(letter, names, as_of=as_of, notes=notes, paper=paper)
+    except RecursionError:
+        raise PDFError(TOO_DEEP) from None
+    (data,) = run_jobs([("whole", html)])
+    return data
+
+
+# ---------------------------------------------------------------- worker processes
+#
+# A small pool of warm worker processes does the WeasyPrint work. Importing
+# WeasyPrint and loading the fonts costs ~0.7 s, so workers outlive one render;
+# they come from a fork server that has already imported this module.
+
+TOO_DEEP = (
+    "the letter is nested too deeply to be laid out (RecursionError): "
+    "simplify its quotations or lists"
+)
+WORKERS = 2  # the machines have two cores
+TASKS_PER_WORKER = 50  # then a fresh process, so memory cannot creep up
+
+
+class _Workers:
+    """The pool of worker processes, made on first use and remade after a failure."""
+
+    def __init__(self):
+        self.pool: ProcessPoolExecutor | None = None
+        self.memory_mb: int | None = None
+        self.lock = threading.Lock()
+
+    def get(self, memory_mb: int) -> ProcessPoolExecutor:
+        with self.lock:
+            if self.pool is None or self.memory_mb != memory_mb:
+                if self.pool is not None:
+                    self._discard(self.pool)
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload([__name__])
+                self.pool = ProcessPoolExecutor(
+                    max_workers=WORKERS,
+                    mp_context=context,
+                    initializer=_init_worker,
+                    initargs=(memory_mb,),
+                    max_tasks_per_child=TASKS_PER_WORKER,
+                )
+                self.memory_mb = memory_mb
+            return self.pool
+
+    def discard(self, pool: ProcessPoolExecutor | None = None) -> None:
+        """Stop a pool whose workers may be stuck or dead (the current one by default)."""
+        with self.lock:
+            self._discard(pool or self.pool)
+
+    def _discard(self, pool: ProcessPoolExecutor | None) -> None:
+        if pool is None:
+            return
+        # The executor has no public way to stop a busy worker.
+        for process in list((pool._processes or {}).values()):
+            if process.is_alive():
+                process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        if self.pool is pool:
+            self.pool = None
+
+
+_workers = _Workers()
+
+
+def limits() -> tuple[float, int]:
+    """(seconds, megabytes) allowed for one render, from the app config or the environment."""
+    config = current_app.config if current_app else {}
+
+    def setting(name: str, default: float) -> float:
+        value = config.get(name) or os.environ.get(name) or default
+        return float(value)
+
+    return setting("PDF_TIMEOUT", 120), int(setting("PDF_MEMORY_MB", 2048))
+
+
+def shutdown_workers() -> None:
+    """Stop the worker processes (tests and benchmarks use this to start cold)."""
+    _workers.discard()
+
+
+def run_jobs(jobs: list[tuple]) -> list:
+    """Run rendering jobs in the worker processes, in parallel; their results in order."""
+    seconds, memory_mb = limits()
+    pool = _workers.get(memory_mb)
+    deadline = time.monotonic() + seconds
+    futures = []
+    try:
+        futures = [pool.submit(_job, job) for job in jobs]
+        return [f.result(timeout=max(0.0, deadline - time.monotonic())) for f in futures]
+    except FutureTimeout:
+        # A job still waiting for a worker is simply withdrawn; a running one
+        # can only be stopped with its worker.
+        stopped = [f.cancel() or f.done() for f in futures]  # cancel every waiting job
+        if not all(stopped):
+            _workers.discard(pool)
+        raise PDFError(
+            f"rendering the PDF took longer than {seconds:g} s and was stopped"
+        ) from None
+    except (BrokenProcessPool, CancelledError):
+        _workers.discard(pool)
+        raise PDFError(
+            "the PDF renderer stopped unexpectedly (it may have run out of its "
+            f"{memory_mb} MB of memory, or another render was stopped); try again"
+        ) from None
+
+
+def _init_worker(memory_mb: int) -> None:
+    if memory_mb:
+        limit = memory_mb * 1024 * 1024
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _job(job: tuple):
+    """One job in a worker process; errors come back as PDFError with a clear message."""
+    kind, *args = job
+    try:
+        if kind == "whole":
+            (html,) = args
+            return _html(html).write_pdf()
+        raise ValueError(f"unknown job {kind!r}")
+    except RecursionError:
+        raise PDFError(TOO_DEEP) from None
+    except MemoryError:
+        raise PDFError("rendering the PDF needed more memory than it is allowed") from None
+
+
+def _html(html: str) -> HTML:
+    return HTML(string=html, base_url=BASE_URL, url_fetcher=StaticFetcher(STATIC_DIR))
+
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"

@@ -1,5 +1,7 @@
 """Pages for signers: the letters, the sign-on form, the signatory list and the PDF."""
 
+import time
+
 from flask import (
     Blueprint,
     abort,
@@ -11,15 +13,17 @@ from flask import (
     session,
     url_for,
 )
+from markupsafe import Markup
 
-from . import signatures
+from . import delivery, revisions, signatures
 from .db import db
 from .forms import ButtonForm, CorrectionForm, ResendForm, SignOnForm
 from .letters import Letter, LetterError, list_letters, load_letter
 from .limits import SIGN_ON, SIGN_ON_PER_EMAIL, by_submitted_email, limiter
 from .markup import render_body
-from .models import Kind, Signature, Status
-from .pdf import PDFError, render_pdf
+from .models import AuditEntry, Kind, Signature, Status
+from .pdf import PDFError
+from .pdfcache import get_pdf
 from .signer_emails import send_confirmation
 from .tokens import CONFIRM, MANAGE, TokenError, read_token
 
@@ -74,6 +78,7 @@ def letter(slug: str):
         form=form,
         count=signatures.count_approved(slug),
         today=letter.today(),
+        delivered=delivery.delivered(slug),
     ), status
 
 
@@ -83,6 +88,7 @@ def sign_on(letter: Letter, form: SignOnForm) -> None:
     The page never tells whether an address has signed: only its owner learns it.
     """
     signer = form.signer()
+    signer["revision_number"] = revisions.current(letter).number
     signature = signatures.add_signature(letter.slug, signer)
     repeat = signature is None
     if repeat:
@@ -165,46 +171,97 @@ def manage(slug: str, token: str):
             flash("Your correction is saved.", "success")
             return redirect(url_for(".manage", slug=slug, token=token))
         form.name.errors.append("Another sign-on with this name and email is already recorded.")
+    revisions.current(letter)
+    changed = revisions.superseded(signature)
     return render_template(
         "public/manage.html",
         letter=letter,
         signature=signature,
         form=form,
         withdraw_form=withdraw_form,
+        reconfirm_form=ButtonForm(prefix="reconfirm") if changed and withdraw_form else None,
+        diff=revisions.word_diff(changed[0].text, changed[1].text) if changed else None,
         name_in_letter=signatures.name_in_letter(signature, letter),
     )
 
 
-@bp.post("/letters/<slug:slug>/signon/<token>/withdraw")
-def withdraw(slug: str, token: str):
+def signer_button(slug: str, token: str, prefix: str, action, message: str):
+    """Do what a signer's button on their private page asks, while the letter is open."""
     letter = get_letter(slug)
     signature, problem = signature_from(slug, MANAGE, token)
     if problem:
         return render_template("public/link_problem.html", letter=letter, problem=problem), 400
-    if ButtonForm(prefix="withdraw").validate_on_submit() and letter.is_open():
-        signatures.withdraw(signature)
-        flash("Your sign-on is withdrawn: your name will not appear in the letter.", "success")
+    if ButtonForm(prefix=prefix).validate_on_submit() and letter.is_open():
+        action(signature)
+        flash(message, "success")
     return redirect(url_for(".manage", slug=slug, token=token))
+
+
+@bp.post("/letters/<slug:slug>/signon/<token>/reconfirm")
+def reconfirm(slug: str, token: str):
+    message = "Thank you: you have re-confirmed your sign-on to the current text."
+    return signer_button(slug, token, "reconfirm", revisions.reconfirm, message)
+
+
+@bp.post("/letters/<slug:slug>/signon/<token>/withdraw")
+def withdraw(slug: str, token: str):
+    message = "Your sign-on is withdrawn: your name will not appear in the letter."
+    return signer_button(slug, token, "withdraw", signatures.withdraw, message)
+
+
+# Seconds a rendered list of names is reused while nothing in its key changes.
+NAME_LIST_MAX_AGE = 60
+
+
+def _name_list(letter: Letter) -> Markup:
+    """The list of approved names as HTML: the `name_list` block of the page, rendered alone."""
+    approved = signatures.approved(letter)
+    if letter.group_signatories:
+        approved.sort(key=lambda s: s.kind != Kind.ORGANIZATION)  # stable: keeps name order
+    template = current_app.jinja_env.get_template("public/signatories.html")
+    context = template.new_context(
+        {
+            "letter": letter,
+            "signatories": [(s, signatures.name_in_letter(s, letter)) for s in approved],
+        }
+    )
+    return Markup("".join(template.blocks["name_list"](context)))
 
 
 @bp.route("/letters/<slug:slug>/signatories")
 def signatories(slug: str):
     letter = get_letter(slug)
-    approved = signatures.approved(letter)
-    if letter.group_signatories:
-        approved.sort(key=lambda s: s.kind != Kind.ORGANIZATION)  # stable: keeps name order
-    names = [(s, signatures.name_in_letter(s, letter)) for s in approved]
+    count = signatures.count_approved(slug)
+    last_change = db.session.scalar(
+        db.select(db.func.max(AuditEntry.id)).where(AuditEntry.letter_slug == slug)
+    )
+    # Every change to a sign-on writes an audit entry, so the approved count and the
+    # letter's last entry tell when each worker must render its list again.
+    key = (count, last_change, letter.signatory_format, letter.group_signatories)
+    name_lists = current_app.extensions.setdefault("letterapp_name_lists", {})
+    cached = name_lists.get(slug)
+    if cached and cached[0] == key and time.monotonic() - cached[1] < NAME_LIST_MAX_AGE:
+        names = cached[2]
+    else:
+        names = _name_list(letter)
+        name_lists[slug] = (key, time.monotonic(), names)
     return render_template(
-        "public/signatories.html", letter=letter, signatories=names, today=letter.today()
+        "public/signatories.html", letter=letter, count=count, names=names, today=letter.today()
     )
 
 
 @bp.route("/letters/<slug:slug>.pdf")
 def pdf(slug: str):
     letter = get_letter(slug)
+    if sent := delivery.delivered(slug):
+        # The PDF as delivered, byte for byte: it never changes after the letter is sent.
+        return sent.sent_pdf, {
+            "Content-Type": "application/pdf",
+            "Content-Disposition": f'inline; filename="{sent.sent_pdf_name}"',
+        }
     as_of = letter.today()
     try:
-        data = render_pdf(letter, signatures.approved_names(letter, as_of), as_of=as_of)
+        data = get_pdf(letter, signatures.approved_names(letter, as_of), as_of=as_of)
     except PDFError as error:
         current_app.logger.error("PDF of %s cannot be made: %s", slug, error)
         return render_template("public/pdf_error.html", letter=letter), 503

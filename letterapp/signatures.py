@@ -1,7 +1,7 @@
 """Recording and reading sign-ons."""
 
 from collections import Counter, defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import combinations
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .db import db
 from .letters import Letter
-from .models import AuditEntry, Kind, Signature, Status, utcnow
+from .models import AuditEntry, Kind, LetterRecord, OutgoingMail, Signature, Status, utcnow
 from .names import fold, fold_email, likely_same_keys, sort_key
 
 
@@ -288,3 +288,42 @@ def add_by_hand(slug: str, signer: dict, actor: str) -> Signature | None:
     audit(slug, actor, "added", signature)
     db.session.commit()
     return signature
+
+
+def due_for_purge(days: int, slug: str | None = None) -> list[str]:
+    """Letters sent more than `days` ago: their signers' contact details should go."""
+    query = sa.select(LetterRecord.slug).where(
+        LetterRecord.sent_at.is_not(None), LetterRecord.sent_at <= utcnow() - timedelta(days=days)
+    )
+    if slug:
+        query = query.where(LetterRecord.slug == slug)
+    return list(db.session.scalars(query))
+
+
+def purge_contacts(slug: str, actor: str) -> int:
+    """Remove the contact details of a letter's signers; the public names stay.
+
+    Signers who asked to hear about the letter's follow-up keep theirs. The
+    folded email in the duplicate key goes too: it is contact data as well.
+    """
+    query = sa.select(Signature).where(
+        Signature.letter_slug == slug,
+        Signature.contact_purged_at.is_(None),
+        Signature.updates_opt_in.is_(False),
+    )
+    ids = []
+    for signature in db.session.scalars(query):
+        signature.email = ""
+        signature.email_key = f"purged:{signature.id}"
+        signature.contact_name = signature.contact_title = ""
+        signature.contact_purged_at = utcnow()
+        ids.append(signature.id)
+    # The messages sent to them carry the same details.
+    db.session.execute(
+        sa.update(OutgoingMail)
+        .where(OutgoingMail.signature_id.in_(ids))
+        .values(raw="", recipient="", subject="")
+    )
+    audit(slug, actor, "purged contacts", detail=f"{len(ids)} sign-on(s)")
+    db.session.commit()
+    return len(ids)

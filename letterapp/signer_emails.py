@@ -8,6 +8,7 @@ from . import mail
 from .db import db
 from .letters import Letter
 from .models import Signature, Status, utcnow
+from .revisions import changed_paragraphs
 from .tokens import CONFIRM, MANAGE, make_token
 
 MAX_MESSAGES = 5  # per sign-on, so the form cannot be used to flood someone's inbox
@@ -49,6 +50,35 @@ def send_confirmation(signature: Signature, letter: Letter, *, repeat: bool = Fa
         subject=subject[:250],
         text=text,
         purpose="confirm",
+        letter_slug=letter.slug,
+        signature_id=signature.id,
+    )
+    return True
+
+
+def send_change_notice(signature: Signature, letter: Letter, old, new) -> bool:
+    """Tell a signer the text changed since they signed, with the link to re-confirm or withdraw."""
+    if signature.messages_sent >= MAX_MESSAGES:
+        return False
+    signature.messages_sent += 1
+    db.session.commit()
+    text = render_template(
+        "email/changed.txt",
+        letter=letter,
+        signature=signature,
+        changes=changed_paragraphs(old.text if old else "", new.text),
+        manage_url=url_for(
+            "public.manage",
+            slug=letter.slug,
+            token=make_token(MANAGE, signature.id),
+            _external=True,
+        ),
+    )
+    mail.send_mail(
+        to=signature.email,
+        subject=f"The letter you signed has changed: {letter.title}"[:250],
+        text=text,
+        purpose="changed",
         letter_slug=letter.slug,
         signature_id=signature.id,
     )

@@ -3,13 +3,12 @@
 import click
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import IntegrityError
 
 from .auth import MIN_PASSWORD, email_key, hash_password
+from .cli import existing_slug
 from .db import db
-from .letters import letter_path
 from .models import Membership, Role, User
 
 user_cli = AppGroup("user", help="Create coordinators and give them roles on letters.")
@@ -31,16 +30,6 @@ def _new_password() -> str:
             f"the password needs at least {MIN_PASSWORD} characters; nothing was changed"
         )
     return password
-
-
-def _existing_letter(slug: str) -> str:
-    try:
-        letter_path(current_app.config["LETTERS_DIR"], slug).stat()
-    except FileNotFoundError:
-        raise click.ClickException(
-            f"no letter {slug!r} in {current_app.config['LETTERS_DIR']}"
-        ) from None
-    return slug
 
 
 @user_cli.command("create")
@@ -95,7 +84,7 @@ def user_set_password(email: str) -> None:
 def user_grant(email: str, slug: str, role: str) -> None:
     """Give a user ROLE on a letter (owner, editor or viewer), or change their role."""
     user = _user(email)
-    slug = _existing_letter(slug)
+    slug = existing_slug(slug)
     membership = db.session.scalar(
         sa.select(Membership).where(Membership.user_id == user.id, Membership.letter_slug == slug)
     )

@@ -1,12 +1,15 @@
+import os
 import re
 import unicodedata
 from functools import cache
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from letterapp import create_app
+from letterapp.db import db
 from letterapp.fonts import missing_glyphs
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -69,19 +72,28 @@ def write_letter(tmp_path):
 @pytest.fixture
 def app(tmp_path, write_letter):
     write_letter()
+    # `make test-pg` runs every test on PostgreSQL too, through TEST_DATABASE_URL.
+    database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.sqlite3'}"
     app = create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite3'}",
+            "SQLALCHEMY_DATABASE_URI": database_url,
             "LETTERS_DIR": str(tmp_path / "letters"),
             "OUTBOX_DIR": str(tmp_path / "outbox"),
+            "PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
             "SMTP_URL": None,  # never real email from tests, whatever the shell has
         }
     )
     with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as connection:  # an empty database for each test
+                connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+                connection.execute(sa.text("CREATE SCHEMA public"))
         upgrade()
     yield app
+    with app.app_context():
+        db.engine.dispose()  # PostgreSQL: no connection left to block the next test
 
 
 @pytest.fixture

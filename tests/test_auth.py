@@ -310,14 +310,14 @@ def test_too_many_attempts_on_one_email_are_limited_from_any_address(client, mak
     assert other.status_code == 400  # other accounts are not locked out
 
 
-def test_rate_limits_can_be_switched_off(tmp_path, monkeypatch, make_coordinator):
+def test_rate_limits_can_be_switched_off(app, tmp_path, monkeypatch, make_coordinator):
     make_coordinator()
     monkeypatch.setenv("RATELIMIT_ENABLED", "false")
     app = create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite3'}",
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
             "LETTERS_DIR": str(tmp_path / "letters"),
         }
     )

@@ -1,4 +1,6 @@
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from letterapp.db import db
@@ -32,3 +34,9 @@ def test_upgrade_twice_changes_nothing(app):
         upgrade()
         tables = sa.inspect(db.engine).get_table_names()
     assert {"signature", "user", "membership", "audit_entry", "outgoing_mail"} <= set(tables)
+
+
+def test_migrations_match_the_models(app):
+    with app.app_context(), db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+    assert differences == []

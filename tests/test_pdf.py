@@ -1,5 +1,6 @@
 """The exported PDF, read back as an addressee would: text order, pages, links, fonts."""
 
+import dataclasses
 import io
 import re
 import subprocess
@@ -291,3 +292,44 @@ def test_fetcher_serves_the_stylesheet(app):
     response = StaticFetcher(app.static_folder).fetch("https://letterapp.invalid/static/pdf.css")
     assert b"@page" in response.read()
     assert response.content_type == "text/css"
+
+
+# ---------------------------------------------------------------- worker limits
+
+
+@pytest.fixture
+def limited(app):
+    """Set PDF_TIMEOUT / PDF_MEMORY_MB for one test, then restore the defaults."""
+    saved = {k: app.config.get(k) for k in ("PDF_TIMEOUT", "PDF_MEMORY_MB")}
+
+    def limit(**settings):
+        app.config.update(settings)
+
+    yield limit
+    app.config.update(saved)
+
+
+def test_deeply_nested_letter_is_a_clear_error_not_a_dead_worker(app, letter):
+    deep = dataclasses.replace(letter, body="> " * 5000 + "Too deep.\n\n" + letter.body)
+    with app.app_context(), pytest.raises(PDFError, match="nested too deeply"):
+        render_pdf(deep, NAMES, as_of=date(2023, 8, 11))
+    with app.app_context():  # the same workers go on rendering
+        assert render_pdf(letter, NAMES, as_of=date(2023, 8, 11)).startswith(b"%PDF")
+
+
+def test_a_render_over_the_time_limit_is_stopped(app, letter, limited):
+    limited(PDF_TIMEOUT=0.05)
+    with app.app_context(), pytest.raises(PDFError, match="longer than 0.05 s"):
+        render_pdf(letter, NAMES + MANY, as_of=date(2023, 8, 11))
+    limited(PDF_TIMEOUT=None)
+    with app.app_context():
+        assert render_pdf(letter, NAMES, as_of=date(2023, 8, 11)).startswith(b"%PDF")
+
+
+def test_a_render_over_the_memory_limit_is_a_clear_error(app, letter, limited):
+    limited(PDF_MEMORY_MB=64)
+    with app.app_context(), pytest.raises(PDFError, match="memory"):
+        render_pdf(letter, NAMES, as_of=date(2023, 8, 11))
+    limited(PDF_MEMORY_MB=None)
+    with app.app_context():
+        assert render_pdf(letter, NAMES, as_of=date(2023, 8, 11)).startswith(b"%PDF")
