@@ -10,6 +10,7 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     IntegerField,
     RadioField,
     SelectField,
@@ -28,8 +29,10 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from . import delivery
 from .fonts import missing_glyphs
-from .letters import MAX_BODY, MAX_FRONT_MATTER, SLUG
+from .letters import MAX_BODY, MAX_FRONT_MATTER, RECIPIENT_KINDS, SLUG, check_recipients
+from .mail import LINE_BREAKS, recipient_address
 from .models import Kind
 
 # Bidi overrides and isolates can make a name display as something else.
@@ -318,3 +321,75 @@ class LetterTextForm(FlaskForm):
     note = StringField("What changed (kept in the history)", filters=[clean_text],
                        validators=[Length(max=500), plain_text])  # fmt: skip
     minor = BooleanField("Minor change (a typo): signers need not confirm again")
+
+
+def address_lines(text: str | None) -> list[str]:
+    """One address per line; a lone CR stays in its line, for the address check to refuse."""
+    lines = (text or "").replace("\r\n", "\n").split("\n")
+    return [line.strip(" \t") for line in lines if line.strip(" \t")]
+
+
+ADDRESSES = {"rows": 3, "cols": 72, "spellcheck": "false"}
+
+
+class DeliveryForm(FlaskForm):
+    """The recipients, one address per line, and the cover message."""
+
+    to = TextAreaField("To", validators=[Length(max=20_000)], render_kw=ADDRESSES)
+    cc = TextAreaField("Cc", validators=[Length(max=20_000)], render_kw=ADDRESSES)
+    bcc = TextAreaField("Bcc", validators=[Length(max=20_000)], render_kw=ADDRESSES)
+    reply_to = StringField(
+        "Reply-To (optional)", filters=[clean_text], validators=[Length(max=254)]
+    )
+    subject = StringField(
+        "Subject",
+        filters=[clean_text],
+        validators=[DataRequired("Enter a subject."), Length(max=300)],
+    )
+    cover = TextAreaField(
+        "Cover message (Markdown)",
+        validators=[DataRequired("Write the cover message."), Length(max=50_000)],
+        render_kw={"rows": 12, "cols": 72},
+    )
+
+    def validate_subject(self, field) -> None:
+        if LINE_BREAKS.search(field.data or ""):
+            raise ValidationError(
+                "The subject must be one line: a line break could add headers to the email."
+            )
+        plain_text(self, field)
+
+    def validate_reply_to(self, field) -> None:
+        if field.data:
+            try:
+                recipient_address("Reply-To", field.data)
+            except ValueError as error:
+                raise ValidationError(str(error)) from None
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        lists = {kind: address_lines(self[kind].data) for kind in RECIPIENT_KINDS}
+        self.recipients, problems = check_recipients(lists)
+        for where, message in problems:
+            self[where.partition("[")[0]].errors.append(message)
+        return valid and not problems
+
+    def draft(self) -> delivery.Draft:
+        return delivery.Draft(
+            recipients=self.recipients,
+            subject=self.subject.data,
+            cover=self.cover.data.replace("\r\n", "\n"),
+            reply_to=self.reply_to.data or "",
+            edited=frozenset(),
+        )
+
+
+class SendForm(FlaskForm):
+    """Send the previewed message; the digest tells if it changed since."""
+
+    digest = HiddenField()
+    checked = BooleanField("I have read the message above, and it is ready to go.")
+
+
+class NotifyForm(FlaskForm):
+    attach = BooleanField("Attach the PDF (otherwise each message links to it)")

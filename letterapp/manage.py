@@ -19,17 +19,13 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
-from wtforms import BooleanField, HiddenField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, ValidationError
 
-from . import delivery, editing, jobs, revisions
+from . import delivering, editing, jobs, revisions
 from . import signatures as store
 from .auth import letters_of, require_role
 from .csvfiles import read_signatories, write_signatories
 from .db import db
-from .delivery import DeliveryError
 from .forms import (
     ButtonForm,
     ExportForm,
@@ -38,17 +34,17 @@ from .forms import (
     MergeForm,
     RejectForm,
     SignatoryForm,
-    clean_text,
-    plain_text,
 )
-from .letters import RECIPIENT_KINDS, Letter, LetterError, check_recipients, load_letter
-from .mail import LINE_BREAKS, recipient_address
+from .letters import Letter, LetterError, load_letter
 from .models import AuditEntry, MailStatus, OutgoingMail, Role, Signature, Status
 from .pdf import PDFError
 from .pdfcache import get_pdf
+from .workspace import actor, get_letter
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
-bp.register_blueprint(editing.bp)  # drafting: nested, so behind the same login
+# Nested, so behind the same login: drafting, and delivering the letter.
+bp.register_blueprint(editing.bp)
+bp.register_blueprint(delivering.bp)
 PAGE_SIZE = 100
 
 
@@ -56,22 +52,6 @@ PAGE_SIZE = 100
 @login_required
 def require_login() -> None:
     """Every page here needs a logged-in coordinator."""
-
-
-def get_letter(slug: str, role: Role = Role.VIEWER) -> Letter:
-    """The letter, if the coordinator has `role` on it and the file is valid; else 404 or back."""
-    require_role(slug, role)
-    try:
-        return load_letter(current_app.config["LETTERS_DIR"], slug)
-    except FileNotFoundError:
-        abort(404)
-    except LetterError:
-        flash("The letter file has problems: fix them first (see below).", "error")
-        abort(redirect(url_for(".dashboard", slug=slug)))
-
-
-def actor() -> str:
-    return current_user.email
 
 
 @bp.get("/")
@@ -402,237 +382,3 @@ def outbox(slug: str):
         .limit(200)
     )
     return render_template("manage/outbox.html", letter=letter, messages=list(messages), form=form)
-
-
-# Delivery: the letter emailed to its addressees, and word to its signatories.
-
-
-def address_lines(text: str | None) -> list[str]:
-    """One address per line; a lone CR stays in its line, for the address check to refuse."""
-    lines = (text or "").replace("\r\n", "\n").split("\n")
-    return [line.strip(" \t") for line in lines if line.strip(" \t")]
-
-
-ADDRESSES = {"rows": 3, "cols": 72, "spellcheck": "false"}
-
-
-class DeliveryForm(FlaskForm):
-    """The recipients, one address per line, and the cover message."""
-
-    to = TextAreaField("To", validators=[Length(max=20_000)], render_kw=ADDRESSES)
-    cc = TextAreaField("Cc", validators=[Length(max=20_000)], render_kw=ADDRESSES)
-    bcc = TextAreaField("Bcc", validators=[Length(max=20_000)], render_kw=ADDRESSES)
-    reply_to = StringField(
-        "Reply-To (optional)", filters=[clean_text], validators=[Length(max=254)]
-    )
-    subject = StringField(
-        "Subject",
-        filters=[clean_text],
-        validators=[DataRequired("Enter a subject."), Length(max=300)],
-    )
-    cover = TextAreaField(
-        "Cover message (Markdown)",
-        validators=[DataRequired("Write the cover message."), Length(max=50_000)],
-        render_kw={"rows": 12, "cols": 72},
-    )
-
-    def validate_subject(self, field) -> None:
-        if LINE_BREAKS.search(field.data or ""):
-            raise ValidationError(
-                "The subject must be one line: a line break could add headers to the email."
-            )
-        plain_text(self, field)
-
-    def validate_reply_to(self, field) -> None:
-        if field.data:
-            try:
-                recipient_address("Reply-To", field.data)
-            except ValueError as error:
-                raise ValidationError(str(error)) from None
-
-    def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
-        lists = {kind: address_lines(self[kind].data) for kind in RECIPIENT_KINDS}
-        self.recipients, problems = check_recipients(lists)
-        for where, message in problems:
-            self[where.partition("[")[0]].errors.append(message)
-        return valid and not problems
-
-    def draft(self) -> delivery.Draft:
-        return delivery.Draft(
-            recipients=self.recipients,
-            subject=self.subject.data,
-            cover=self.cover.data.replace("\r\n", "\n"),
-            reply_to=self.reply_to.data or "",
-            edited=frozenset(),
-        )
-
-
-class SendForm(FlaskForm):
-    """Send the previewed message; the digest tells if it changed since."""
-
-    digest = HiddenField()
-    checked = BooleanField("I have read the message above, and it is ready to go.")
-
-
-class NotifyForm(FlaskForm):
-    attach = BooleanField("Attach the PDF (otherwise each message links to it)")
-
-
-def delivery_page(letter: Letter, form: DeliveryForm | None = None, status: int = 200):
-    delivery.delivered(letter.slug)  # marks it sent if a retry elsewhere finished the job
-    record = delivery.find_record(letter.slug)
-    current = delivery.draft(letter, record)
-    prepared = bool(record and record.prepared_at)
-    if form is None:
-        form = DeliveryForm(
-            data={
-                **{k: "\n".join(getattr(current.recipients, k)) for k in RECIPIENT_KINDS},
-                "reply_to": current.reply_to,
-                "subject": current.subject,
-                "cover": current.cover,
-            }
-        )
-    message, problem = None, None
-    if prepared or request.args.get("preview"):
-        try:
-            message = delivery.preview(letter)
-        except DeliveryError as error:
-            problem = str(error)
-    sent = bool(record and record.sent_at)
-    told, unreachable = delivery.notify_progress(letter) if sent else (None, 0)
-    return render_template(
-        "manage/deliver.html",
-        letter=letter,
-        record=record,
-        draft=current,
-        form=form,
-        message=message,
-        problem=problem,
-        can_edit=require_role(letter.slug, Role.VIEWER).role.allows(Role.EDITOR),
-        send_form=SendForm(data={"digest": current.digest()}),
-        button=ButtonForm(),
-        notify_form=NotifyForm(),
-        rows=delivery.deliveries(letter.slug) if prepared else [],
-        roles=delivery.roles(record) if prepared else {},
-        progress=delivery.progress(letter.slug, delivery.DELIVERY),
-        told=told,
-        unreachable=unreachable,
-        sent_on=delivery.sent_on(letter, record) if sent else None,
-        batch_size=delivery.batch_size(),
-        utc=delivery.utc,
-    ), status
-
-
-@bp.route("/letters/<slug:slug>/deliver", methods=["GET", "POST"])
-def deliver(slug: str):
-    letter = get_letter(slug)
-    if request.method == "GET":
-        return delivery_page(letter)
-    require_role(slug, Role.EDITOR)
-    form = DeliveryForm()
-    if not form.validate_on_submit():
-        flash("The message was not saved: correct the fields marked below.", "error")
-        return delivery_page(letter, form, 400)
-    try:
-        delivery.save_draft(letter, form.draft(), actor())
-    except DeliveryError as error:
-        flash(str(error), "error")
-        return redirect(url_for(".deliver", slug=slug))
-    flash("Saved. Check the message below, then send it.", "success")
-    return redirect(url_for(".deliver", slug=slug, preview=1, _anchor="preview"))
-
-
-@bp.post("/letters/<slug:slug>/deliver/reset")
-def deliver_reset(slug: str):
-    letter = get_letter(slug, Role.EDITOR)
-    if ButtonForm().validate_on_submit():
-        try:
-            delivery.reset_draft(letter, actor())
-        except DeliveryError as error:
-            flash(str(error), "error")
-        else:
-            flash("The recipients, subject and message follow the letter file again.", "success")
-    return redirect(url_for(".deliver", slug=slug))
-
-
-@bp.post("/letters/<slug:slug>/deliver/send")
-def deliver_send(slug: str):
-    letter = get_letter(slug, Role.EDITOR)
-    form = SendForm()
-    record = delivery.find_record(slug)
-    first = not (record and record.prepared_at)
-    if not form.validate_on_submit():
-        flash("The form expired; try again.", "error")
-    elif first and form.digest.data != delivery.draft(letter, record).digest():
-        flash("The message changed since you saw it: check it again before sending.", "error")
-        return redirect(url_for(".deliver", slug=slug, preview=1, _anchor="preview"))
-    elif first and not form.checked.data:
-        flash("Tick the box to confirm the message is ready, then send.", "error")
-        return redirect(url_for(".deliver", slug=slug, preview=1, _anchor="preview"))
-    else:
-        try:
-            done = delivery.send(letter, actor())
-        except DeliveryError as error:
-            flash(str(error), "error")
-        else:
-            if done.sent == done.total:
-                flash(f"Sent to all {done.total} recipient(s).", "success")
-            else:
-                flash(
-                    f"Sent to {done.sent} of {done.total} recipient(s); "
-                    f"{done.total - done.sent} not yet: see the errors below and retry.",
-                    "error",
-                )
-    return redirect(url_for(".deliver", slug=slug))
-
-
-@bp.get("/letters/<slug:slug>/deliver/message.eml")
-def deliver_message(slug: str):
-    letter = get_letter(slug)
-    try:
-        message = delivery.preview(letter)
-    except DeliveryError as error:
-        flash(str(error), "error")
-        return redirect(url_for(".deliver", slug=slug))
-    filename = message.pdf_name.removesuffix(".pdf") + ".eml"
-    return Response(
-        message.raw,
-        mimetype="message/rfc822",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-@bp.get("/letters/<slug:slug>/deliver/receipt.txt")
-def deliver_receipt(slug: str):
-    letter = get_letter(slug)
-    try:
-        text = delivery.receipt(letter)
-    except DeliveryError as error:
-        flash(str(error), "error")
-        return redirect(url_for(".deliver", slug=slug))
-    return Response(
-        text,
-        mimetype="text/plain",
-        headers={"Content-Disposition": f'attachment; filename="{slug}-delivery-receipt.txt"'},
-    )
-
-
-@bp.post("/letters/<slug:slug>/deliver/notify")
-def deliver_notify(slug: str):
-    letter = get_letter(slug, Role.EDITOR)
-    form = NotifyForm()
-    if form.validate_on_submit():
-        try:
-            told = delivery.notify_batch(letter, actor(), attach=form.attach.data)
-        except DeliveryError as error:
-            flash(str(error), "error")
-        else:
-            flash(
-                f"Signatories told: {told.sent} sent, {told.failed} failed, "
-                f"{told.waiting} waiting.",
-                "success",
-            )
-    else:
-        flash("The form expired; try again.", "error")
-    return redirect(url_for(".deliver", slug=slug, _anchor="signatories"))

@@ -1,0 +1,25 @@
+"""Helpers shared by the workspace's pages (manage, editing, delivering)."""
+
+from flask import abort, current_app, flash, redirect, url_for
+from flask_login import current_user
+
+from .auth import require_role
+from .letters import Letter, LetterError, load_letter
+from .models import Role
+
+
+def get_letter(slug: str, role: Role = Role.VIEWER) -> Letter:
+    """The letter, if the coordinator has `role` on it and the file is valid; else 404 or back."""
+    require_role(slug, role)
+    try:
+        return load_letter(current_app.config["LETTERS_DIR"], slug)
+    except FileNotFoundError:
+        abort(404)
+    except LetterError:
+        flash("The letter file has problems: fix them first (see below).", "error")
+        abort(redirect(url_for("manage.dashboard", slug=slug)))
+
+
+def actor() -> str:
+    """The coordinator doing it, as the audit log names them."""
+    return current_user.email
