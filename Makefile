@@ -69,7 +69,7 @@ pg-stop:
 	@test -d "$(PG_DIR)/data" || exit 0; \
 	bin=$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1); \
 	bin=$${bin:-$$(dirname "$$(command -v pg_ctl)")}; \
-	as=""; if [ "$$(id -u)" = 0 ]; then as="runuser -u postgres --"; fi; \
+	as=""; if [ "$$(id -u)" = 0 ]; then as="runuser -u postgres --"; cd /; fi; \
 	$$as "$$bin/pg_ctl" -D "$(PG_DIR)/data" -m fast -w stop >/dev/null
 
 # Installs the packages in $(1) that are missing, with apt-get when root; otherwise
