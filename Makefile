@@ -55,7 +55,7 @@ pg-start:
 	bin=$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1); \
 	bin=$${bin:-$$(dirname "$$(command -v initdb || echo /initdb)")}; \
 	test -x "$$bin/initdb" || { echo "PostgreSQL is not installed: make system-packages-pg" >&2; exit 1; }; \
-	as=""; if [ "$$(id -u)" = 0 ]; then chown postgres "$(PG_DIR)" && as="runuser -u postgres --"; fi; \
+	as=""; if [ "$$(id -u)" = 0 ]; then chown postgres "$(PG_DIR)" && as="runuser -u postgres --" && cd /; fi; \
 	port=$$($(PYTHON) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	$$as "$$bin/initdb" -D "$(PG_DIR)/data" -U postgres -A trust -E UTF8 --no-locale >"$(PG_DIR)/initdb.log" 2>&1 \
 	  || { cat "$(PG_DIR)/initdb.log" >&2; exit 1; }; \
