@@ -3,7 +3,7 @@
 A blueprint nested in the workspace's, so every page here is behind its login.
 """
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from . import delivery
 from .auth import require_role
@@ -11,7 +11,7 @@ from .delivery import DeliveryError
 from .forms import ButtonForm, DeliveryForm, NotifyForm, SendForm
 from .letters import RECIPIENT_KINDS, Letter
 from .models import Role
-from .workspace import actor, get_letter
+from .workspace import actor, attachment, get_letter
 
 bp = Blueprint("delivering", __name__)
 
@@ -124,34 +124,33 @@ def deliver_send(slug: str):
     return redirect(url_for(".deliver", slug=slug))
 
 
-@bp.get("/letters/<slug:slug>/deliver/message.eml")
-def deliver_message(slug: str):
-    letter = get_letter(slug)
+def download_or_back(slug: str, make):
+    """The download `make()` returns, or back to the delivery page with its error."""
     try:
-        message = delivery.preview(letter)
+        return make()
     except DeliveryError as error:
         flash(str(error), "error")
         return redirect(url_for(".deliver", slug=slug))
-    filename = message.pdf_name.removesuffix(".pdf") + ".eml"
-    return Response(
-        message.raw,
-        mimetype="message/rfc822",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+
+
+@bp.get("/letters/<slug:slug>/deliver/message.eml")
+def deliver_message(slug: str):
+    letter = get_letter(slug)
+
+    def message():
+        preview = delivery.preview(letter)
+        filename = preview.pdf_name.removesuffix(".pdf") + ".eml"
+        return attachment(preview.raw, "message/rfc822", filename)
+
+    return download_or_back(slug, message)
 
 
 @bp.get("/letters/<slug:slug>/deliver/receipt.txt")
 def deliver_receipt(slug: str):
     letter = get_letter(slug)
-    try:
-        text = delivery.receipt(letter)
-    except DeliveryError as error:
-        flash(str(error), "error")
-        return redirect(url_for(".deliver", slug=slug))
-    return Response(
-        text,
-        mimetype="text/plain",
-        headers={"Content-Disposition": f'attachment; filename="{slug}-delivery-receipt.txt"'},
+    filename = f"{slug}-delivery-receipt.txt"
+    return download_or_back(
+        slug, lambda: attachment(delivery.receipt(letter), "text/plain", filename)
     )
 
 

@@ -39,7 +39,7 @@ from .letters import Letter, LetterError, load_letter
 from .models import AuditEntry, MailStatus, OutgoingMail, Role, Signature, Status
 from .pdf import PDFError
 from .pdfcache import get_pdf
-from .workspace import actor, get_letter
+from .workspace import actor, attachment, get_letter
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 # Nested, so behind the same login: drafting, and delivering the letter.
@@ -260,11 +260,7 @@ def export_csv(slug: str):
     out.write("\ufeff")  # spreadsheet programs need the BOM to read UTF-8 (Hangul)
     write_signatories(rows, out)
     filename = f"{slug}-{which}-{date.today().isoformat()}.csv"
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return attachment(out.getvalue(), "text/csv", filename)
 
 
 def export_options(letter: Letter) -> ExportForm:
@@ -297,11 +293,7 @@ def export(slug: str):
             problem = str(error)
         else:
             filename = f"{slug}-{form.as_of.data.isoformat()}.pdf"
-            return Response(
-                data,
-                mimetype="application/pdf",
-                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-            )
+            return attachment(data, "application/pdf", filename)
     return export_page(letter, form, problem)
 
 

@@ -1,6 +1,6 @@
 """Helpers shared by the workspace's pages (manage, editing, delivering)."""
 
-from flask import abort, current_app, flash, redirect, url_for
+from flask import Response, abort, current_app, flash, redirect, url_for
 from flask_login import current_user
 
 from .auth import require_role
@@ -23,3 +23,12 @@ def get_letter(slug: str, role: Role = Role.VIEWER) -> Letter:
 def actor() -> str:
     """The coordinator doing it, as the audit log names them."""
     return current_user.email
+
+
+def attachment(body: str | bytes, mimetype: str, filename: str) -> Response:
+    """A download the browser saves as `filename`."""
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
