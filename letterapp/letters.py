@@ -375,3 +375,27 @@ def _check_footnotes(path: Path, body: str, body_start: int) -> list[Problem]:
                 Problem(path, number, f"footnote [^{label}] is defined but never referenced")
             )
     return problems
+
+
+def format_letter(values: dict, body: str) -> str:
+    """The text of a letter file: `values` as front matter in KEYS order, then the body.
+
+    The one writer of letter files. Optional keys equal to their default are left
+    out, so the file says only what this letter chose.
+    """
+    front = {}
+    for key in KEYS:
+        value = values.get(key, DEFAULTS.get(key))
+        if key in DEFAULTS and value == DEFAULTS[key]:
+            continue
+        if isinstance(value, datetime):
+            value = value.isoformat()  # with its offset, as the parser requires
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, Recipients):
+            value = {kind: list(getattr(value, kind)) for kind in RECIPIENT_KINDS}
+            value = {kind: items for kind, items in value.items() if items}
+        front[key] = value
+    dumped = yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=1_000_000)
+    body = body.replace("\r\n", "\n").strip("\n")
+    return f"---\n{dumped}---\n{body}\n"

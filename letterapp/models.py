@@ -56,6 +56,14 @@ class Role(enum.StrEnum):
         return order.index(self) >= order.index(needed)
 
 
+class LetterState(enum.StrEnum):
+    """Where a letter is in its life; "sent" is not stored here: delivery records it."""
+
+    DRAFT = "draft"  # seen only by its coordinators and through its private preview link
+    OPEN = "open"
+    CLOSED = "closed"  # closed by a coordinator; a passed `closes` time closes it too
+
+
 class MailStatus(enum.StrEnum):
     QUEUED = "queued"
     SENT = "sent"
@@ -228,3 +236,10 @@ class LetterRecord(db.Model):
     run_token: Mapped[str | None] = mapped_column(sa.String(32))
     run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notify_batch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A letter file without a record, as before states existed, is open.
+    state: Mapped[LetterState] = mapped_column(
+        _enum(LetterState), default=LetterState.OPEN, server_default=LetterState.OPEN.value
+    )
+    state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of a draft's preview link: a new one makes every link shared before fail.
+    preview_nonce: Mapped[str | None] = mapped_column(sa.String(32))
