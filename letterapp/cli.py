@@ -8,13 +8,13 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import IntegrityError
 
-from . import delivery, revisions
+from . import delivery, revisions, states
 from . import signatures as store
 from .csvfiles import read_signatories, write_signatories
 from .delivery import DeliveryError
 from .letters import Letter, LetterError, letter_path, list_letters, load_letter
 from .markup import NOTE_STYLES
-from .models import MailStatus, Status
+from .models import LetterState, MailStatus, Status
 from .pdf import PAPERS, PDFError, check_printable
 from .pdfcache import get_pdf
 
@@ -70,7 +70,7 @@ def letter_list() -> None:
                 f"{slug}\tERROR ({len(letter.problems)} problem(s): run 'letter check {slug}')"
             )
             continue
-        state = "open" if letter.is_open() else "closed"
+        state = states.state_of(letter)
         click.echo(f"{slug}\t{state}\t{store.count_approved(slug)} approved\t{letter.title}")
 
 
@@ -110,6 +110,20 @@ def letter_render(slug: str, output: Path, as_of: date | None, notes: str, paper
     except OSError as error:
         raise click.ClickException(f"cannot write {output}: {error.strerror}") from None
     click.echo(f"wrote {output} ({len(names)} signatories as of {as_of}, {len(data) // 1024} KiB)")
+
+
+@letter_cli.command("state")
+@click.argument("slug")
+@click.argument("state", required=False, type=click.Choice([s.value for s in LetterState]))
+def letter_state(slug: str, state: str | None) -> None:
+    """Show a letter's state, or set it: draft (hidden from the public), open or closed."""
+    letter = _letter(slug)
+    if state:
+        try:
+            states.move(slug, LetterState(state), "cli")
+        except states.StateError as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(f"{slug}: {states.state_of(letter)}")
 
 
 @letter_cli.command("history")

@@ -1,37 +1,45 @@
-"""Drafting in the browser: create and edit letters, their revisions, and re-confirmation.
+"""Drafting in the browser: create and edit letters, their state, revisions and re-confirmation.
 
 A blueprint nested in the workspace's, so every page here is behind its login.
 """
 
-import json
+import base64
+import re
+import subprocess
+from datetime import date
 from itertools import pairwise
+from pathlib import Path
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+import babel
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
-from . import revisions
+from . import revisions, states
 from . import signatures as store
 from .auth import require_role
 from .db import db
-from .forms import ButtonForm, LetterTextForm, NewLetterForm
-from .letters import LetterError, letter_path, load_letter, parse_letter
+from .forms import ButtonForm, LetterFieldsForm, LetterTextForm, NewLetterForm, text_lines
+from .letters import Letter, LetterError, format_letter, letter_path, load_letter, parse_letter
 from .markup import render_body
-from .models import Membership, Role
+from .models import LetterState, Membership, Role
+from .pdf import PDFError, check_printable
+from .pdfcache import get_pdf
 from .signer_emails import send_change_notice
+from .workspace import get_letter, page_image
 
 bp = Blueprint("editing", __name__)
 
-STARTER = """---
-title: {title}
-date: {date}
-addressee:
-  - Name and title of the person addressed
-  - Their office
-  - Postal address
-re: {title}
-salutation: Dear ...,
----
-Opening paragraph.[^1]
+STARTER_BODY = """Opening paragraph.[^1]
 
 ## 1. First section
 
@@ -41,6 +49,7 @@ Thank you.
 
 [^1]: A note.
 """
+PREVIEW_PAGES = 8  # pages drawn by the PDF preview; a longer letter is checked on Export
 
 
 def letters_dir() -> str:
@@ -55,20 +64,145 @@ def new():
         if letter_path(letters_dir(), slug).exists():
             form.slug.errors.append("A letter with this short name exists already.")
         else:
-            # A JSON string is a valid YAML scalar: quotes and colons in the title are safe.
-            title = json.dumps(form.title.data, ensure_ascii=False)
-            text = STARTER.format(title=title, date=form.date.data.isoformat())
+            values = {
+                "title": form.title.data, "date": form.date.data, "re": form.title.data,
+                "addressee": ["Name and title of the person addressed", "Their office",
+                              "Postal address"],
+                "salutation": "Dear ...,",
+            }  # fmt: skip
+            text = format_letter(values, STARTER_BODY)
             revisions.save(letters_dir(), slug, text, current_user.email, "created")
             db.session.add(Membership(user_id=current_user.id, letter_slug=slug, role=Role.OWNER))
-            store.audit(slug, current_user.email, "created")
+            states.start_draft(slug)
+            store.audit(slug, current_user.email, "created", detail="as a draft")
             db.session.commit()
-            flash("Letter created. It is yours to write.", "success")
+            flash("Letter created as a draft: only its coordinators see it.", "success")
             return redirect(url_for(".edit", slug=slug))
     return render_template("manage/new.html", form=form)
 
 
+def saved_letter(slug: str) -> Letter:
+    """The letter as saved; a file the fields cannot show sends to the whole-file editor."""
+    try:
+        return load_letter(letters_dir(), slug)
+    except FileNotFoundError:
+        abort(404)
+    except LetterError:
+        flash("The letter file has problems: fix them in the whole file first.", "error")
+        abort(redirect(url_for(".edit_file", slug=slug)))
+
+
 @bp.route("/letters/<slug:slug>/edit", methods=["GET", "POST"])
 def edit(slug: str):
+    require_role(slug, Role.EDITOR)
+    saved = saved_letter(slug)
+    form = LetterFieldsForm()
+    preview, pages, problems = None, None, []
+    if request.method == "GET":
+        form.fill(saved)
+        preview = (saved, render_body(saved.body))
+    if form.validate_on_submit():
+        # The recipients are edited on the Deliver page: the file keeps its own.
+        text = format_letter(form.values() | {"recipients": saved.recipients}, form.body.data)
+        try:
+            letter = parse_letter(saved.path, text)
+        except LetterError as error:
+            problems = show_problems(form, text, error)
+        else:
+            if "save" in request.form:
+                return save(slug, text, form.note.data, form.minor.data)
+            preview = (letter, render_body(letter.body))
+            if "pdf" in request.form:
+                pages = pdf_pages(letter)
+    return render_template(
+        "manage/edit.html", letter=saved, form=form, preview=preview, pages=pages,
+        problems=problems, unprintable=check_printable(preview[0], []) if preview else [],
+        **state_context(saved),
+    )  # fmt: skip
+
+
+def show_problems(form: LetterFieldsForm, text: str, error: LetterError) -> list[str]:
+    """Put each problem of the composed file next to its field; return those of no field."""
+    lines = text.split("\n")
+    end = lines.index("---", 1)  # format_letter writes the closing line exactly
+    general = []
+    for problem in error.problems:
+        if problem.line > end + 1:
+            form.body.errors.append(f"Line {problem.line - end - 1}: {problem.message}")
+            continue
+        key = next(
+            (
+                m[1]
+                for line in reversed(lines[1 : problem.line])
+                if (m := re.match(r"(\w+):", line))
+            ),
+            "",
+        )
+        if key in form and key != "csrf_token":
+            form[key].errors.append(problem.message)
+        else:
+            general.append(problem.message)
+    return general
+
+
+def pdf_pages(letter: Letter) -> list[str] | str:
+    """The first pages of the letter's PDF as PNG data URLs, or why there is no PDF."""
+    as_of = letter.today()
+    try:
+        data = get_pdf(letter, store.approved_names(letter, as_of), as_of=as_of)
+    except PDFError as error:
+        return str(error)
+    pages = []
+    for number in range(1, PREVIEW_PAGES + 1):
+        try:
+            image = page_image(data, number)
+        except subprocess.CalledProcessError:
+            break  # past the last page
+        pages.append("data:image/png;base64," + base64.b64encode(image).decode("ascii"))
+    return pages
+
+
+@bp.post("/letters/<slug:slug>/edit/preview")
+def live_preview(slug: str):
+    """The letter as the fields give it, for the editor's live preview (editor.js)."""
+    require_role(slug, Role.EDITOR)
+    form = LetterFieldsForm()
+    form.validate()
+    text = format_letter(form.values(), form.body.data or "")
+    path = letter_path(letters_dir(), slug)
+    try:
+        letter = parse_letter(path, text)
+    except LetterError as error:
+        show_problems(form, text, error)
+        letter = rough_letter(path, form)
+    problems = [
+        {"field": name, "label": form[name].label.text, "message": message}
+        for name, messages in form.errors.items()
+        for message in dict.fromkeys(messages)
+        if name != "csrf_token"
+    ]
+    html = render_template("manage/_preview.html", letter=letter, body=render_body(letter.body))
+    return jsonify(html=html, problems=problems, unprintable=check_printable(letter, []))
+
+
+def rough_letter(path: Path, form: LetterFieldsForm) -> Letter:
+    """The letter as far as the fields make sense, to preview while it still has problems."""
+    values = form.values()
+    try:
+        babel.Locale.parse(str(values["language"]).replace("-", "_"))
+    except (ValueError, TypeError, babel.UnknownLocaleError):
+        values["language"] = "en"
+    texts = {k: values[k] or "" for k in ("title", "re", "salutation", "closing", "language")}
+    return Letter(
+        slug=path.stem, path=path, date=values["date"] or date.today(), body=form.body.data or "",
+        addressee=tuple(text_lines(form.addressee.data)), attn=tuple(text_lines(form.attn.data)),
+        **texts,
+    )  # fmt: skip
+
+
+@bp.route("/letters/<slug:slug>/edit/file", methods=["GET", "POST"])
+def edit_file(slug: str):
+    """The whole letter file in one text area, for what the fields cannot say."""
     require_role(slug, Role.EDITOR)
     path = letter_path(letters_dir(), slug)
     form = LetterTextForm()
@@ -82,19 +216,16 @@ def edit(slug: str):
             problems = [str(p) for p in error.problems]
         else:
             if "save" in request.form:
-                return save(slug, form)
+                return save(slug, form.text.data, form.note.data, form.minor.data)
             preview = (letter, render_body(letter.body))
     return render_template(
-        "manage/edit.html", slug=slug, form=form, problems=problems, preview=preview
+        "manage/edit_file.html", slug=slug, form=form, problems=problems, preview=preview
     )
 
 
-def save(slug: str, form: LetterTextForm):
+def save(slug: str, text: str, note: str, minor: bool):
     try:
-        revision = revisions.save(
-            letters_dir(), slug, form.text.data, current_user.email, form.note.data,
-            form.minor.data,
-        )  # fmt: skip
+        revision = revisions.save(letters_dir(), slug, text, current_user.email, note, minor)
     except revisions.SaveError as error:
         flash(f"{error}. The letter on disk is unchanged; try again.", "error")
         return redirect(url_for(".edit", slug=slug))
@@ -102,6 +233,43 @@ def save(slug: str, form: LetterTextForm):
     db.session.commit()
     flash(f"Saved as revision {revision.number}.", "success")
     return redirect(url_for(".history", slug=slug))
+
+
+def state_context(letter: Letter) -> dict:
+    """The letter's state, its moves and the draft's preview link, for a page to show."""
+    state = states.state_of(letter)
+    link = None
+    if state == LetterState.DRAFT:
+        token = states.preview_token(letter.slug)
+        link = url_for("public.draft_preview", slug=letter.slug, token=token, _external=True)
+    return {"state": state, "moves": states.moves(letter), "preview_link": link,
+            "button": ButtonForm()}  # fmt: skip
+
+
+@bp.post("/letters/<slug:slug>/state")
+def change_state(slug: str):
+    letter = get_letter(slug, Role.EDITOR)
+    target = request.form.get("state", "")
+    if ButtonForm().validate_on_submit():
+        if target not in states.moves(letter):
+            flash(f"The letter cannot be made {target[:20]!r} from here.", "error")
+        else:
+            try:
+                states.move(slug, LetterState(target), current_user.email)
+            except states.StateError as error:
+                flash(str(error), "error")
+            else:
+                flash(f"The letter is now {target}.", "success")
+    return redirect(url_for("manage.dashboard", slug=slug))
+
+
+@bp.post("/letters/<slug:slug>/preview-link")
+def renew_preview_link(slug: str):
+    require_role(slug, Role.EDITOR)
+    if ButtonForm().validate_on_submit():
+        states.renew_preview_link(slug, current_user.email)
+        flash("A new preview link is made: the links shared before no longer work.", "success")
+    return redirect(url_for("manage.dashboard", slug=slug))
 
 
 @bp.get("/letters/<slug:slug>/revisions")

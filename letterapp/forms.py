@@ -2,6 +2,8 @@
 
 import re
 import unicodedata
+from datetime import timedelta, timezone
+from types import SimpleNamespace
 
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
@@ -9,6 +11,7 @@ from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     DateField,
+    DateTimeLocalField,
     EmailField,
     HiddenField,
     IntegerField,
@@ -31,7 +34,14 @@ from wtforms.validators import (
 
 from . import delivery
 from .fonts import missing_glyphs
-from .letters import MAX_BODY, MAX_FRONT_MATTER, RECIPIENT_KINDS, SLUG, check_recipients
+from .letters import (
+    MAX_BODY,
+    MAX_FRONT_MATTER,
+    RECIPIENT_KINDS,
+    SLUG,
+    Letter,
+    check_recipients,
+)
 from .mail import LINE_BREAKS, recipient_address
 from .models import Kind
 
@@ -321,6 +331,136 @@ class LetterTextForm(FlaskForm):
     note = StringField("What changed (kept in the history)", filters=[clean_text],
                        validators=[Length(max=500), plain_text])  # fmt: skip
     minor = BooleanField("Minor change (a typo): signers need not confirm again")
+
+
+def text_lines(text: str | None) -> list[str]:
+    """The non-empty lines of a one-item-per-line text area, trimmed."""
+    return [line.strip() for line in (text or "").replace("\r\n", "\n").split("\n") if line.strip()]
+
+
+def plain_lines(form, field) -> None:
+    """`plain_text` for each line of a text area."""
+    for number, line in enumerate(text_lines(field.data), start=1):
+        try:
+            plain_text(form, SimpleNamespace(data=line))
+        except ValidationError as error:
+            raise ValidationError(f"Line {number}: {error}") from None
+
+
+def _offset(minutes: int) -> str:
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+# Every UTC offset in use, from -12:00 to +14:00 in quarter hours (Nepal is +05:45).
+OFFSETS = [_offset(minutes) for minutes in range(-12 * 60, 14 * 60 + 1, 15)]
+LINES = {"rows": 4, "spellcheck": "true"}
+
+
+def _text(label: str, limit: int, required: str | None = None, **kwargs) -> StringField:
+    """A one-line text field of the letter, with its length limit and a readable error."""
+    needed = [DataRequired(required)] if required else [Optional()]
+    return StringField(
+        label,
+        filters=[clean_text],
+        validators=[*needed, Length(max=limit, message=f"{label} can be at most {limit} characters."),
+                    plain_text],
+        **kwargs,
+    )  # fmt: skip
+
+
+class LetterFieldsForm(FlaskForm):
+    """The letter, one field per front-matter key, and its Markdown body.
+
+    The delivery recipients are edited on the Deliver page and kept as they are.
+    """
+
+    title = _text("Title", 300, "Give the letter a title.")
+    date = DateField("Date of the letter", validators=[InputRequired("Choose the letter's date.")])
+    addressee = TextAreaField(
+        "Addressee, one line each",
+        validators=[DataRequired("Write whom the letter is to, one line each."),
+                    Length(max=2000, message="The addressee can be at most 2000 characters."),
+                    plain_lines],
+        render_kw=LINES,
+    )  # fmt: skip
+    attn = TextAreaField(
+        "ATTN (optional), one person a line",
+        validators=[Length(max=2000, message="ATTN can be at most 2000 characters."), plain_lines],
+        render_kw={**LINES, "rows": 3},
+    )
+    re = _text("Re", 300, "Write what the letter is about (the Re: line).")
+    salutation = _text("Salutation", 200, "Write the salutation, e.g. Dear Minister,")
+    closing = _text("Closing", 100, "Write the closing, e.g. Sincerely,")
+    signatories_heading = _text(
+        "Heading of the signatories", 200, "Write the heading above the signatories."
+    )
+    coalition = _text("Coalition (optional)", 300)
+    language = _text("Language code", 35, "Give the letter's language, e.g. en or ko.")
+    closes = DateTimeLocalField(
+        "Sign-on closes (optional)", format="%Y-%m-%dT%H:%M",
+        validators=[Optional()],
+    )  # fmt: skip
+    closes_offset = SelectField(
+        "Time zone of the closing time", choices=[SelectChoice(o, f"UTC{o}") for o in OFFSETS],
+        default="+00:00",
+    )  # fmt: skip
+    moderation = SelectField(
+        "Moderation",
+        choices=[
+            SelectChoice("manual", "Manual: a coordinator approves each confirmed sign-on"),
+            SelectChoice("auto", "Automatic: a confirmed sign-on is in the letter"),
+        ],
+    )
+    signatory_format = SelectField(
+        "Organisations appear as",
+        choices=[
+            SelectChoice("name-acronym", "Name (ACRONYM)"),
+            SelectChoice("name", "Name"),
+            SelectChoice("name-acronym-country", "Name (ACRONYM), Country"),
+        ],
+    )
+    group_signatories = BooleanField("List organisations first, then individuals")
+    noindex = BooleanField("Ask search engines not to index the letter's pages")
+    body = TextAreaField(
+        "Letter text (Markdown)",
+        validators=[DataRequired("The letter text cannot be empty."),
+                    Length(max=MAX_BODY, message=f"The text can be at most {MAX_BODY} characters.")],
+        render_kw={"rows": 24, "spellcheck": "true"},
+    )  # fmt: skip
+    note = _text("What changed (kept in the history)", 500)
+    minor = BooleanField("Minor change (a typo): signers need not confirm again")
+
+    def fill(self, letter: Letter) -> None:
+        """Show a saved letter in the fields."""
+        for name in ("title", "date", "re", "salutation", "closing", "signatories_heading",
+                     "coalition", "language", "moderation", "signatory_format",
+                     "group_signatories", "noindex", "body"):  # fmt: skip
+            self[name].data = getattr(letter, name)
+        self.addressee.data = "\n".join(letter.addressee)
+        self.attn.data = "\n".join(letter.attn)
+        if letter.closes:
+            self.closes.data = letter.closes.replace(tzinfo=None)
+            self.closes_offset.data = letter.closes.isoformat()[-6:]
+
+    def values(self) -> dict:
+        """The front matter as the fields give it, for `format_letter`."""
+        values = {
+            name: self[name].data
+            for name in ("title", "date", "re", "salutation", "closing", "signatories_heading",
+                         "coalition", "language", "moderation", "signatory_format",
+                         "group_signatories", "noindex")
+        }  # fmt: skip
+        values["coalition"] = values["coalition"] or ""
+        values["addressee"] = text_lines(self.addressee.data)
+        values["attn"] = text_lines(self.attn.data)
+        values["closes"] = None
+        if self.closes.data and self.closes_offset.data in OFFSETS:
+            sign = -1 if self.closes_offset.data.startswith("-") else 1
+            hours, minutes = self.closes_offset.data[1:].split(":")
+            zone = timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+            values["closes"] = self.closes.data.replace(tzinfo=zone)
+        return values
 
 
 def address_lines(text: str | None) -> list[str]:

@@ -1,10 +1,7 @@
 """The coordinators' workspace: `/manage/...`, one letter at a time, behind login."""
 
 import io
-import subprocess
-import tempfile
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from flask import (
@@ -39,7 +36,7 @@ from .letters import Letter, LetterError, load_letter
 from .models import AuditEntry, MailStatus, OutgoingMail, Role, Signature, Status
 from .pdf import PDFError
 from .pdfcache import get_pdf
-from .workspace import actor, attachment, get_letter
+from .workspace import actor, attachment, get_letter, page_image
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 # Nested, so behind the same login: drafting, and delivering the letter.
@@ -93,6 +90,8 @@ def dashboard(slug: str):
         time_left=letter.closes - datetime.now(UTC) if letter and letter.closes else None,
         failed_mail=failed_mail,
         recent=list(recent),
+        can_edit=membership.role.allows(Role.EDITOR),
+        **(editing.state_context(letter) if letter else {}),
     )
 
 
@@ -316,22 +315,6 @@ def preview(slug: str, page: int):
     except PDFError:
         abort(404)
     return Response(page_image(data, page), mimetype="image/png")
-
-
-def page_image(pdf: bytes, page: int) -> bytes:
-    """One page of a PDF as PNG, drawn by poppler's pdftoppm."""
-    with tempfile.TemporaryDirectory() as folder:
-        source = Path(folder) / "letter.pdf"
-        source.write_bytes(pdf)
-        subprocess.run(
-            ["pdftoppm", "-png", "-r", "60", "-f", str(page), "-l", str(page), "-singlefile",
-             str(source), str(Path(folder) / "page")],
-            check=True, timeout=60, capture_output=True,
-        )  # fmt: skip
-        image = Path(folder) / "page.png"
-        if not image.exists():
-            abort(404)
-        return image.read_bytes()
 
 
 @bp.get("/letters/<slug:slug>/audit")

@@ -15,7 +15,7 @@ from flask import (
 )
 from markupsafe import Markup
 
-from . import delivery, revisions, signatures
+from . import delivery, revisions, signatures, states
 from .db import db
 from .forms import ButtonForm, CorrectionForm, ResendForm, SignOnForm
 from .letters import Letter, LetterError, list_letters, load_letter
@@ -31,19 +31,22 @@ bp = Blueprint("public", __name__)
 
 
 def get_letter(slug: str) -> Letter:
-    """The letter with this slug, or 404 (a broken file is not shown half-way)."""
+    """The letter as the public sees it, or 404: a broken file or a draft is not shown."""
     try:
-        return load_letter(current_app.config["LETTERS_DIR"], slug)
+        letter = states.public_view(load_letter(current_app.config["LETTERS_DIR"], slug))
     except (FileNotFoundError, LetterError):
         abort(404)
+    if letter is None:
+        abort(404)
+    return letter
 
 
 @bp.route("/")
 def index():
     letters = [
-        letter
+        visible
         for _, letter in list_letters(current_app.config["LETTERS_DIR"])
-        if isinstance(letter, Letter)
+        if isinstance(letter, Letter) and (visible := states.public_view(letter))
     ]
     letters.sort(key=lambda letter: letter.date, reverse=True)
     return render_template(
@@ -80,6 +83,21 @@ def letter(slug: str):
         today=letter.today(),
         delivered=delivery.delivered(slug),
     ), status
+
+
+@bp.route("/letters/<slug:slug>/preview/<token>")
+def draft_preview(slug: str, token: str):
+    """A draft as signers will read it, for partners holding the private link; no sign-on."""
+    try:
+        letter = load_letter(current_app.config["LETTERS_DIR"], slug)
+    except (FileNotFoundError, LetterError):
+        abort(404)
+    if not states.preview_allowed(slug, token):
+        abort(404)
+    page = render_template(
+        "public/draft_preview.html", letter=letter, body=render_body(letter.body)
+    )
+    return page, {"X-Robots-Tag": "noindex, nofollow", "Cache-Control": "private, no-store"}
 
 
 def sign_on(letter: Letter, form: SignOnForm) -> None:

@@ -1,5 +1,9 @@
 """Helpers shared by the workspace's pages (manage, editing, delivering)."""
 
+import subprocess
+import tempfile
+from pathlib import Path
+
 from flask import Response, abort, current_app, flash, redirect, url_for
 from flask_login import current_user
 
@@ -32,3 +36,19 @@ def attachment(body: str | bytes, mimetype: str, filename: str) -> Response:
         mimetype=mimetype,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def page_image(pdf: bytes, page: int) -> bytes:
+    """One page of a PDF as PNG, drawn by poppler's pdftoppm."""
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "letter.pdf"
+        source.write_bytes(pdf)
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "60", "-f", str(page), "-l", str(page), "-singlefile",
+             str(source), str(Path(folder) / "page")],
+            check=True, timeout=60, capture_output=True,
+        )  # fmt: skip
+        image = Path(folder) / "page.png"
+        if not image.exists():
+            abort(404)
+        return image.read_bytes()

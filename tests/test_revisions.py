@@ -16,7 +16,7 @@ from letterapp.models import OutgoingMail, Signature
 
 from .conftest import LETTER, PROJECT, csrf_token
 
-EDIT = "/manage/letters/test-letter/edit"
+EDIT = "/manage/letters/test-letter/edit/file"
 HISTORY = "/manage/letters/test-letter/revisions"
 
 
