@@ -3,18 +3,21 @@
 import base64
 import html
 import io
+import os
 import re
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from PIL import Image
+from playwright.sync_api import expect
 
 from letterapp.db import db
 from letterapp.letters import load_letter
 from letterapp.models import Revision
 
-from .conftest import csrf_token, undrawable_character
+from .conftest import PASSWORD, csrf_token, undrawable_character
+from .test_browser import browser, live  # noqa: F401 (the Chromium fixtures)
 
 EDIT = "/manage/letters/test-letter/edit"
 PREVIEW = f"{EDIT}/preview"
@@ -202,3 +205,31 @@ def test_a_new_letter_is_written_by_the_one_serialiser(app, client, coordinator)
     text = letter_file(app, "fresh.md")
     assert text.startswith("---\ntitle: 'Title: with a colon'\ndate: 2026-12-01\n")
     assert client.get("/manage/letters/fresh/edit").status_code == 200
+
+
+def test_the_preview_follows_typing_without_a_reload(live, browser, make_coordinator):  # noqa: F811
+    make_coordinator()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{live}/manage/login")
+    page.get_by_label("Email").fill("coord@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{live}/manage/letters/test-letter/edit")
+    preview = page.locator("#preview-letter")
+    expect(preview.locator("h1.title")).to_have_text(
+        "Open letter on the rights of families of the disappeared"
+    )
+    page.evaluate("window.notReloaded = true")
+    body = page.get_by_label("Letter text (Markdown)")
+    body.press("Control+End")
+    body.type("\n\nA sentence typed in Chromium.[^new]\n")
+    expect(preview).to_contain_text("A sentence typed in Chromium.")
+    expect(page.locator("#preview-checks")).to_contain_text(
+        "footnote [^new] is referenced but not defined"
+    )
+    page.locator("summary").click()  # the heading fields are folded away at first
+    page.get_by_label("Title").fill("A title typed live")
+    expect(preview.locator("h1.title")).to_have_text("A title typed live")
+    assert page.evaluate("window.notReloaded") is True
+    if shot := os.environ.get("EDITOR_SCREENSHOT"):  # to look at the page by eye
+        page.screenshot(path=shot, full_page=True)
