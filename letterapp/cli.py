@@ -18,6 +18,7 @@ from .letters import (
     letter_path,
     list_letters,
     load_letter,
+    load_translation,
     translation_files,
 )
 from .markup import NOTE_STYLES
@@ -94,7 +95,7 @@ def letter_check(slug: str) -> None:
     problems = [f"{letter.path.name}: {problem}" for problem in check_printable(letter, names)]
     for language, path in translation_files(current_app.config["LETTERS_DIR"], slug).items():
         try:
-            translated = load_letter(current_app.config["LETTERS_DIR"], slug, language)
+            translated = load_translation(current_app.config["LETTERS_DIR"], slug, language)
         except LetterError as error:
             problems += [str(problem) for problem in error.problems]
             continue
@@ -103,10 +104,12 @@ def letter_check(slug: str) -> None:
         click.echo(problem, err=True)
     if problems:
         raise click.ClickException(f"{slug}: {len(problems)} problem(s)")
-    languages = ", ".join(letter.languages)
+    translated = (
+        f", translations: {', '.join(letter.languages[1:])}" if letter.languages[1:] else ""
+    )
     click.echo(
-        f"{slug}: ok ({len(letter.body.split())} words, {len(names)} approved signatories,"
-        f" languages: {languages})"
+        f"{slug}: ok ({len(letter.body.split())} words, {len(names)} approved signatories"
+        f"{translated})"
     )
 
 

@@ -303,6 +303,8 @@ class ExportForm(FlaskForm):
         default="a4",
         choices=[SelectChoice("a4", "A4"), SelectChoice("letter", "US Letter")],
     )
+    # The letter's own language and its translations; set per letter by the view.
+    language = SelectField("Language", default="", choices=[SelectChoice("", "The letter's own")])
 
 
 class NewLetterForm(FlaskForm):

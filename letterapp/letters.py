@@ -180,6 +180,12 @@ def load_letter(letters_dir: str | Path, slug: str, language: str | None = None)
     return replace(translated, languages=tuple(languages))
 
 
+def load_translation(letters_dir: str | Path, slug: str, language: str) -> Letter:
+    """A translation file checked on its own against its original (`letter check`)."""
+    original = _load(letter_path(letters_dir, slug))
+    return _load(letter_path(letters_dir, slug, language), original)
+
+
 def translate(letter: Letter, language: str | None) -> Letter:
     """The same letter in `language` if it has that translation, else as it is."""
     if not language or language == letter.language or language not in letter.languages:
