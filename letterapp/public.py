@@ -274,7 +274,8 @@ def signatories(slug: str):
 @bp.route("/letters/<slug:slug>.pdf")
 def pdf(slug: str):
     """The PDF in the letter's own language, or in a translation's with `?lang=ko`."""
-    letter = translate(get_letter(slug), request.args.get("lang"))
+    original = get_letter(slug)
+    letter = translate(original, request.args.get("lang"))
     if sent := delivery.delivered(slug):
         # The PDF as delivered, byte for byte: it never changes after the letter is sent.
         return sent.sent_pdf, {
@@ -287,7 +288,7 @@ def pdf(slug: str):
     except PDFError as error:
         current_app.logger.error("PDF of %s cannot be made: %s", slug, error)
         return render_template("public/pdf_error.html", letter=letter), 503
-    language = "" if letter.language == letter.languages[0] else f"{letter.language}-"
+    language = "" if letter is original else f"{letter.language}-"
     filename = f"{slug}-{language}{as_of.isoformat()}.pdf"
     return data, {
         "Content-Type": "application/pdf",
