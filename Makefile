@@ -21,7 +21,7 @@ PG_PACKAGES := postgresql
 PG_TEST_OPTIONS := -c fsync=off -c synchronous_commit=off -c full_page_writes=off
 
 .PHONY: run test test-pg lint format system-packages system-packages-pg system-packages-test \
-	pg-start pg-stop \
+	pg-start pg-stop translations \
 	install db demo clean
 
 # Plain HTTP on this machine, so the session cookie cannot require HTTPS here.
@@ -117,6 +117,16 @@ $(VENV)/.installed-test: requirements.txt tests/requirements.txt | system-packag
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
+
+# After changing a signer-facing message: collect the messages into translations/messages.pot,
+# add the new ones to each messages.po (translate them there), then compile the .mo files.
+# The .mo files are committed, so running the app or the tests needs no build step;
+# tests/test_languages.py fails when a .mo is older than its .po.
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l --no-wrap --sort-by-file \
+	  --project letterapp -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-wrap --ignore-obsolete
+	$(BIN)/pybabel compile -d translations --statistics
 
 # Creates or updates the SQLite database in instance/ (or DATABASE_URL); never drops data.
 db: install

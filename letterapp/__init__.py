@@ -8,7 +8,7 @@ from flask_wtf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from . import auth, cli, config, db, health, limits, mail, manage, public, security, users
+from . import auth, cli, config, db, health, i18n, limits, mail, manage, public, security, users
 from .letters import SLUG
 
 csrf = CSRFProtect()
@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.url_map.converters["slug"] = SlugConverter
     app.add_template_filter(letter_date)
     db.init_app(app)
+    i18n.init_app(app)
     csrf.init_app(app)
     mail.init_app(app)
     limits.init_app(app)

@@ -12,7 +12,15 @@ from . import delivery, revisions, states
 from . import signatures as store
 from .csvfiles import read_signatories, write_signatories
 from .delivery import DeliveryError
-from .letters import Letter, LetterError, letter_path, list_letters, load_letter
+from .letters import (
+    Letter,
+    LetterError,
+    letter_path,
+    list_letters,
+    load_letter,
+    load_translation,
+    translation_files,
+)
 from .markup import NOTE_STYLES
 from .models import LetterState, MailStatus, Status
 from .pdf import PAPERS, PDFError, check_printable
@@ -27,11 +35,15 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(signatures_cli)
 
 
-def _letter(slug: str) -> Letter:
-    """Load a letter, or stop with each problem as `file:line: message`."""
+def _letter(slug: str, language: str | None = None) -> Letter:
+    """Load a letter (or its translation), or stop with each problem as `file:line: message`."""
     try:
-        return load_letter(current_app.config["LETTERS_DIR"], slug)
+        return load_letter(current_app.config["LETTERS_DIR"], slug, language)
     except FileNotFoundError:
+        if language:
+            raise click.ClickException(
+                f"no {language!r} translation of {slug!r} (no file {slug}.{language}.md)"
+            ) from None
         raise click.ClickException(
             f"no letter {slug!r} in {current_app.config['LETTERS_DIR']}"
         ) from None
@@ -77,15 +89,28 @@ def letter_list() -> None:
 @letter_cli.command("check")
 @click.argument("slug")
 def letter_check(slug: str) -> None:
-    """Check a letter file and its approved names; exit 1 on any problem."""
+    """Check a letter file, its translations and its approved names; exit 1 on any problem."""
     letter = _letter(slug)
     names = [store.name_in_letter(s, letter) for s in store.approved(letter)]
-    problems = check_printable(letter, names)
+    problems = [f"{letter.path.name}: {problem}" for problem in check_printable(letter, names)]
+    for language, path in translation_files(current_app.config["LETTERS_DIR"], slug).items():
+        try:
+            translated = load_translation(current_app.config["LETTERS_DIR"], slug, language)
+        except LetterError as error:
+            problems += [str(problem) for problem in error.problems]
+            continue
+        problems += [f"{path.name}: {problem}" for problem in check_printable(translated, names)]
     for problem in problems:
-        click.echo(f"{letter.path.name}: {problem}", err=True)
+        click.echo(problem, err=True)
     if problems:
         raise click.ClickException(f"{slug}: {len(problems)} problem(s)")
-    click.echo(f"{slug}: ok ({len(letter.body.split())} words, {len(names)} approved signatories)")
+    translated = (
+        f", translations: {', '.join(letter.languages[1:])}" if letter.languages[1:] else ""
+    )
+    click.echo(
+        f"{slug}: ok ({len(letter.body.split())} words, {len(names)} approved signatories"
+        f"{translated})"
+    )
 
 
 @letter_cli.command("render")
@@ -96,9 +121,14 @@ def letter_check(slug: str) -> None:
 )
 @click.option("--notes", type=click.Choice(NOTE_STYLES), default="endnotes", show_default=True)
 @click.option("--paper", type=click.Choice(list(PAPERS)), default="a4", show_default=True)
-def letter_render(slug: str, output: Path, as_of: date | None, notes: str, paper: str) -> None:
+@click.option(
+    "--lang", "language", help="A translation's language, e.g. ko (default: the letter's own)."
+)
+def letter_render(
+    slug: str, output: Path, as_of: date | None, notes: str, paper: str, language: str | None
+) -> None:
     """Render the letter with its approved signatories to a PDF file."""
-    letter = _letter(slug)
+    letter = _letter(slug, language)
     as_of = as_of or letter.today()
     names = store.approved_names(letter, as_of)
     try:

@@ -6,6 +6,8 @@ from datetime import timedelta, timezone
 from types import SimpleNamespace
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -64,100 +66,108 @@ def plain_text(form, field) -> None:
     """Refuse characters that have no place in a name: controls, bidi overrides, private use."""
     value = field.data or ""
     if "\x00" in value:
-        raise ValidationError("Null characters are not allowed.")
+        raise ValidationError(_("Null characters are not allowed."))
     if _BIDI_CONTROLS.search(value):
-        raise ValidationError("Text-direction control characters (such as U+202E) are not allowed.")
+        raise ValidationError(
+            _("Text-direction control characters (such as U+202E) are not allowed.")
+        )
     for char in value:
         if unicodedata.category(char) in ("Cc", "Co", "Cs", "Cn", "Zl", "Zp"):
-            raise ValidationError(f"The character U+{ord(char):04X} is not allowed here.")
+            raise ValidationError(
+                _("The character U+%(code)04X is not allowed here.", code=ord(char))
+            )
 
 
 def printable(form, field) -> None:
     """Refuse what the PDF cannot draw, so the name never prints as empty boxes."""
     if missing := missing_glyphs(field.data or ""):
         shown = ", ".join(f"U+{ord(c):04X}" for c in missing)
-        raise ValidationError(f"The letter's fonts cannot print these characters: {shown}.")
+        raise ValidationError(
+            _("The letter's fonts cannot print these characters: %(chars)s.", chars=shown)
+        )
 
 
 class SignatoryForm(FlaskForm):
     """Who signs: the fields shared by the web form and imported rows."""
 
     kind = RadioField(
-        "Signing as",
+        _l("Signing as"),
         choices=[
-            SelectChoice(Kind.ORGANIZATION.value, "An organisation"),
-            SelectChoice(Kind.INDIVIDUAL.value, "An individual"),
+            SelectChoice(Kind.ORGANIZATION.value, _l("An organisation")),
+            SelectChoice(Kind.INDIVIDUAL.value, _l("An individual")),
         ],
         default=Kind.ORGANIZATION.value,
-        validators=[InputRequired("Choose whether you sign as an organisation or an individual.")],
+        validators=[
+            InputRequired(_l("Choose whether you sign as an organisation or an individual."))
+        ],
     )
     name = StringField(
-        "Name as it should appear in the letter",
+        _l("Name as it should appear in the letter"),
         filters=[clean_text],
         validators=[
-            DataRequired("Enter the name as it should appear in the letter."),
-            Length(max=200, message="The name can be at most 200 characters."),
+            DataRequired(_l("Enter the name as it should appear in the letter.")),
+            Length(max=200, message=_l("The name can be at most 200 characters.")),
             plain_text,
             printable,
         ],
     )
     acronym = StringField(
-        "Acronym (optional)",
+        _l("Acronym (optional)"),
         filters=[clean_text],
         validators=[
             Optional(),
-            Length(max=30, message="The acronym can be at most 30 characters."),
+            Length(max=30, message=_l("The acronym can be at most 30 characters.")),
             plain_text,
             printable,
         ],
     )
     contact_name = StringField(
-        "Contact person",
+        _l("Contact person"),
         filters=[clean_text],
         validators=[
-            Length(max=200, message="The contact name can be at most 200 characters."),
+            Length(max=200, message=_l("The contact name can be at most 200 characters.")),
             plain_text,
         ],
     )
     email = EmailField(
-        "Email (never shown publicly)",
+        _l("Email (never shown publicly)"),
         filters=[clean_text],
         validators=[
-            DataRequired("Enter an email address."),
-            Length(max=254, message="The email address can be at most 254 characters."),
+            DataRequired(_l("Enter an email address.")),
+            Length(max=254, message=_l("The email address can be at most 254 characters.")),
         ],
     )
     country = StringField(
-        "Country (optional)",
+        _l("Country (optional)"),
         filters=[clean_text],
         validators=[
-            Length(max=100, message="The country can be at most 100 characters."),
+            Length(max=100, message=_l("The country can be at most 100 characters.")),
             plain_text,
         ],
     )
     contact_title = StringField(
-        "Title of the person signing (optional)",
+        _l("Title of the person signing (optional)"),
         filters=[clean_text],
         validators=[
-            Length(max=200, message="The title can be at most 200 characters."),
+            Length(max=200, message=_l("The title can be at most 200 characters.")),
             plain_text,
         ],
     )
     website = URLField(
-        "Organisation website (optional)",
+        _l("Organisation website (optional)"),
         filters=[clean_text],
         validators=[
             Optional(),
-            Length(max=300, message="The website address can be at most 300 characters."),
-            URL(message="Enter the website as a full address, e.g. https://example.org."),
+            Length(max=300, message=_l("The website address can be at most 300 characters.")),
+            URL(message=_l("Enter the website as a full address, e.g. https://example.org.")),
             plain_text,
         ],
     )
     affiliation = StringField(
-        "Affiliation (optional)",
+        _l("Affiliation (optional)"),
         filters=[clean_text],
         validators=[
-            Length(max=200, message="The affiliation can be at most 200 characters."),
+            Length(max=200, message=_l("The affiliation can be at most 200 characters.")),
             plain_text,
         ],
     )
@@ -166,21 +176,23 @@ class SignatoryForm(FlaskForm):
         try:
             field.data = validate_email(field.data, check_deliverability=False).normalized
         except EmailNotValidError as error:
-            raise ValidationError(f"This email address is not valid: {error}") from None
+            raise ValidationError(
+                _("This email address is not valid: %(error)s", error=error)
+            ) from None
 
     def validate_acronym(self, field) -> None:
         if field.data and self.kind.data == Kind.INDIVIDUAL:
             raise ValidationError(
-                "Only organisations have an acronym; leave it empty for an individual."
+                _("Only organisations have an acronym; leave it empty for an individual.")
             )
 
     def validate_contact_name(self, field) -> None:
         if not field.data and self.kind.data == Kind.ORGANIZATION:
-            raise ValidationError("Enter the name of the person signing for the organisation.")
+            raise ValidationError(_("Enter the name of the person signing for the organisation."))
 
     def validate_website(self, field) -> None:
         if field.data and not field.data.startswith(("https://", "http://")):
-            raise ValidationError("The website address must start with https:// or http://.")
+            raise ValidationError(_("The website address must start with https:// or http://."))
 
     def signer(self) -> dict:
         """The cleaned values of this form's signer fields, ready to store."""
@@ -199,20 +211,22 @@ SIGNER_FIELDS = (
 class SignOnForm(SignatoryForm):
     """The public sign-on form."""
 
-    authorised = BooleanField("I am authorised to sign on behalf of this organisation.")
+    authorised = BooleanField(_l("I am authorised to sign on behalf of this organisation."))
     consent = BooleanField(
-        "I agree that this name is listed publicly as a signatory of the letter.",
-        validators=[DataRequired("You need to agree to be listed publicly to sign on.")],
+        _l("I agree that this name is listed publicly as a signatory of the letter."),
+        validators=[DataRequired(_l("You need to agree to be listed publicly to sign on."))],
     )
     updates_opt_in = BooleanField(
-        "Keep my contact details after the letter is sent, to hear about its follow-up."
+        _l("Keep my contact details after the letter is sent, to hear about its follow-up.")
     )
     # A honeypot: hidden from people, filled in by simple bots.
-    homepage = StringField("Leave this field empty", validators=[Length(max=300)])
+    homepage = StringField(_l("Leave this field empty"), validators=[Length(max=300)])
 
     def validate_authorised(self, field) -> None:
         if not field.data and self.kind.data == Kind.ORGANIZATION:
-            raise ValidationError("Confirm that you are authorised to sign for the organisation.")
+            raise ValidationError(
+                _("Confirm that you are authorised to sign for the organisation.")
+            )
 
 
 class CorrectionForm(SignatoryForm):
@@ -225,9 +239,12 @@ class ResendForm(FlaskForm):
     """Ask for the confirmation link again."""
 
     email = EmailField(
-        "Your email address",
+        _l("Your email address"),
         filters=[clean_text],
-        validators=[DataRequired("Enter an email address."), Length(max=254)],
+        validators=[
+            DataRequired(_l("Enter an email address.")),
+            Length(max=254, message=_l("The email address can be at most 254 characters.")),
+        ],
     )
 
 
@@ -296,6 +313,8 @@ class ExportForm(FlaskForm):
         default="a4",
         choices=[SelectChoice("a4", "A4"), SelectChoice("letter", "US Letter")],
     )
+    # The letter's own language and its translations; set per letter by the view.
+    language = SelectField("Language", default="", choices=[SelectChoice("", "The letter's own")])
 
 
 class NewLetterForm(FlaskForm):

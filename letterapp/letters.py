@@ -1,7 +1,14 @@
-"""Letter files: `letters/<slug>.md`, YAML front matter then a Markdown body."""
+"""Letter files: `letters/<slug>.md`, YAML front matter then a Markdown body.
+
+A translation is `letters/<slug>.<language>.md` (`civic-space-2026.ko.md`): the same
+contract, with its own text, title, addressee, salutation, closing and signatories
+heading. What must be the same in every language (SHARED: the date, when sign-on
+closes, moderation, how names are printed, the recipients) comes from the original
+and may not be written in a translation. Its `language` key must match the file name.
+"""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +20,8 @@ from .mail import recipient_address
 
 SLUG = r"[a-z0-9][a-z0-9-]{0,99}"
 _SLUG_RE = re.compile(SLUG)
+# A language as it appears in a translation's file name: `ko`, `pt-BR`.
+_LANGUAGE_RE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?")
 
 MAX_FRONT_MATTER = 20_000
 MAX_BODY = 400_000
@@ -52,6 +61,11 @@ CHOICES = {
     "signatory_format": ("name-acronym", "name", "name-acronym-country"),
 }
 FLAGS = ("group_signatories", "noindex")
+# Keys a translation takes from the original: one letter, one sign-on, one list of names.
+SHARED = (
+    "date", "closes", "moderation", "signatory_format", "group_signatories", "noindex",
+    "recipients",
+)  # fmt: skip
 
 _DEFINITION = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:")
 _REFERENCE = re.compile(r"\[\^([^\]\s]+)\](?!:)")
@@ -96,6 +110,8 @@ class Letter:
     group_signatories: bool = False
     noindex: bool = False
     recipients: Recipients = Recipients()
+    # The letter's own language first, then those of its translations that load.
+    languages: tuple[str, ...] = ()
 
     def is_open(self, now: datetime | None = None) -> bool:
         return self.closes is None or (now or datetime.now(UTC)) < self.closes
@@ -124,17 +140,64 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def letter_path(letters_dir: str | Path, slug: str) -> Path:
-    if not _SLUG_RE.fullmatch(slug):
+def letter_path(letters_dir: str | Path, slug: str, language: str | None = None) -> Path:
+    """The file of a letter, or of its translation into `language`."""
+    if not _SLUG_RE.fullmatch(slug) or (language and not _LANGUAGE_RE.fullmatch(language)):
         raise FileNotFoundError(slug)
-    return Path(letters_dir) / f"{slug}.md"
+    return Path(letters_dir) / (f"{slug}.{language}.md" if language else f"{slug}.md")
 
 
-def load_letter(letters_dir: str | Path, slug: str) -> Letter:
-    """Load and check a letter by slug; raise LetterError or FileNotFoundError."""
-    path = letter_path(letters_dir, slug)
+def translation_files(letters_dir: str | Path, slug: str) -> dict[str, Path]:
+    """The translation files of a letter by language, loadable or not."""
+    found = {}
+    for path in sorted(Path(letters_dir).glob(f"{slug}.*.md")):
+        language = path.name.removeprefix(f"{slug}.").removesuffix(".md")
+        if _LANGUAGE_RE.fullmatch(language):
+            found[language] = path
+    return found
+
+
+def load_letter(letters_dir: str | Path, slug: str, language: str | None = None) -> Letter:
+    """Load and check a letter by slug, in its own language or a translation.
+
+    Raise LetterError, or FileNotFoundError if there is no such letter or translation.
+    """
+    original = _load(letter_path(letters_dir, slug))
+    languages = [original.language]
+    for code, path in translation_files(letters_dir, slug).items():
+        try:
+            _load(path, original)
+        except (LetterError, OSError):
+            continue  # `letter check` reports it; the letter itself is fine
+        if code not in languages:
+            languages.append(code)
+    if language in (None, original.language):
+        return replace(original, languages=tuple(languages))
+    if language not in languages:
+        _load(letter_path(letters_dir, slug, language), original)  # its error, if any
+        raise FileNotFoundError(f"{slug}.{language}.md")
+    translated = _load(letter_path(letters_dir, slug, language), original)
+    return replace(translated, languages=tuple(languages))
+
+
+def load_translation(letters_dir: str | Path, slug: str, language: str) -> Letter:
+    """A translation file checked on its own against its original (`letter check`)."""
+    original = _load(letter_path(letters_dir, slug))
+    return _load(letter_path(letters_dir, slug, language), original)
+
+
+def translate(letter: Letter, language: str | None) -> Letter:
+    """The same letter in `language` if it has that translation, else as it is."""
+    if not language or language == letter.language or language not in letter.languages:
+        return letter
+    return load_letter(letter.path.parent, letter.slug, language)
+
+
+def _load(path: Path, original: Letter | None = None) -> Letter:
     stat = path.stat()
-    return _load_cached(path, stat.st_mtime_ns, stat.st_size)
+    if original is not None:
+        original = replace(original, languages=())  # the cache key must not change with it
+    return _load_cached(path, stat.st_mtime_ns, stat.st_size, original)
 
 
 def list_letters(letters_dir: str | Path) -> list[tuple[str, Letter | LetterError]]:
@@ -152,13 +215,16 @@ def list_letters(letters_dir: str | Path) -> list[tuple[str, Letter | LetterErro
 
 
 @lru_cache(maxsize=64)
-def _load_cached(path: Path, mtime_ns: int, size: int) -> Letter:
+def _load_cached(path: Path, mtime_ns: int, size: int, original: Letter | None) -> Letter:
     # The key includes mtime and size, so an edited file is read again.
-    return parse_letter(path, path.read_text(encoding="utf-8"))
+    return parse_letter(path, path.read_text(encoding="utf-8"), original)
 
 
-def parse_letter(path: Path, text: str) -> Letter:
-    """Parse the text of a letter file; raise LetterError listing every problem."""
+def parse_letter(path: Path, text: str, original: Letter | None = None) -> Letter:
+    """Parse the text of a letter file; raise LetterError listing every problem.
+
+    With `original`, the text is a translation of that letter.
+    """
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
@@ -184,12 +250,67 @@ def parse_letter(path: Path, text: str) -> Letter:
     values, key_lines, problems = _read_front_matter(path, front)
     fields = {}
     if values is not None:
+        if original is not None:
+            problems += _check_translation(path, values, key_lines, original)
         fields, more = _check_fields(path, values, key_lines)
         problems += more
     problems += _check_footnotes(path, body, body_start)
+    if original is not None:
+        problems += _check_same_notes(path, body, body_start, original)
     if problems:
         raise LetterError(sorted(problems, key=lambda p: p.line))
+    if original is not None:
+        fields.update({key: getattr(original, key) for key in SHARED})
+        return Letter(slug=original.slug, path=path, body=body, **fields)
     return Letter(slug=path.stem, path=path, body=body, **fields)
+
+
+def _check_translation(path: Path, values: dict, key_lines: dict, original: Letter):
+    """Problems of a translation's front matter; the shared keys are taken out of `values`."""
+    problems = []
+    for key in SHARED:
+        if key in values:
+            del values[key]
+            problems.append(
+                Problem(
+                    path,
+                    key_lines.get(key, 1),
+                    f"{key!r} comes from the original letter {original.path.name}:"
+                    " remove it from the translation",
+                )
+            )
+    values["date"] = original.date.isoformat()  # shared, so never missing
+    suffix = path.name.removesuffix(".md").rsplit(".", 1)[-1]
+    if values.get("language") != suffix:
+        problems.append(
+            Problem(
+                path,
+                key_lines.get("language", 1),
+                f"a translation in {path.name} must say 'language: {suffix}'",
+            )
+        )
+    elif suffix == original.language:
+        problems.append(
+            Problem(path, key_lines["language"], f"{suffix!r} is the original letter's language")
+        )
+    return problems
+
+
+def _check_same_notes(path: Path, body: str, body_start: int, original: Letter) -> list[Problem]:
+    """A translation has the original's notes, no more and no fewer."""
+    ours, theirs = _note_labels(body), _note_labels(original.body)
+    problems = []
+    if missing := [label for label in theirs if label not in ours]:
+        listed = ", ".join(f"[^{label}]" for label in missing)
+        problems.append(Problem(path, body_start, f"notes of the original missing here: {listed}"))
+    if extra := [label for label in ours if label not in theirs]:
+        listed = ", ".join(f"[^{label}]" for label in extra)
+        problems.append(Problem(path, body_start, f"notes not in the original: {listed}"))
+    return problems
+
+
+def _note_labels(body: str) -> list[str]:
+    return [m.group(1) for line in body.split("\n") if (m := _DEFINITION.match(line))]
 
 
 def _read_front_matter(path: Path, front: str):

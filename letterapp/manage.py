@@ -17,6 +17,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
+from wtforms.fields.choices import SelectChoice
 
 from . import delivering, editing, jobs, revisions
 from . import signatures as store
@@ -32,7 +33,7 @@ from .forms import (
     RejectForm,
     SignatoryForm,
 )
-from .letters import Letter, LetterError, load_letter
+from .letters import Letter, LetterError, load_letter, translate
 from .models import AuditEntry, MailStatus, OutgoingMail, Role, Signature, Status
 from .pdf import PDFError
 from .pdfcache import get_pdf
@@ -265,6 +266,9 @@ def export_csv(slug: str):
 def export_options(letter: Letter) -> ExportForm:
     """The export options from the query string; the defaults when there is none."""
     form = ExportForm(formdata=request.args or None, meta={"csrf": False})
+    form.language.choices = [SelectChoice("", f"{letter.language} (the letter's own)")] + [
+        SelectChoice(code, code) for code in letter.languages[1:]
+    ]
     if not request.args:
         form.as_of.data = letter.today()
     return form
@@ -274,7 +278,11 @@ def export_pdf_bytes(letter: Letter, form: ExportForm) -> bytes:
     # The preview images and the download of one export share one render (pdfcache).
     names = store.approved_names(letter, form.as_of.data)
     return get_pdf(
-        letter, names, as_of=form.as_of.data, notes=form.notes.data, paper=form.paper.data
+        translate(letter, form.language.data),
+        names,
+        as_of=form.as_of.data,
+        notes=form.notes.data,
+        paper=form.paper.data,
     )
 
 
@@ -291,7 +299,8 @@ def export(slug: str):
         except PDFError as error:
             problem = str(error)
         else:
-            filename = f"{slug}-{form.as_of.data.isoformat()}.pdf"
+            language = f"{form.language.data}-" if form.language.data else ""
+            filename = f"{slug}-{language}{form.as_of.data.isoformat()}.pdf"
             return attachment(data, "application/pdf", filename)
     return export_page(letter, form, problem)
 

@@ -110,6 +110,9 @@ class Signature(db.Model):
     contact_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The revision of the letter the signer saw (and last confirmed).
     revision_number: Mapped[int | None]
+    # The language the signer read the letter in (`ko`); emails to them use it.
+    # None: the letter's own language (sign-ons made before, added or imported).
+    language: Mapped[str | None] = mapped_column(sa.String(35))
     # Folded forms of the signer's email and name, for duplicate detection.
     email_key: Mapped[str] = mapped_column(sa.String(254))
     name_key: Mapped[str] = mapped_column(sa.String(200))

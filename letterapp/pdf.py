@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from flask import current_app, render_template
+from flask_babel import force_locale
 from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
@@ -63,17 +64,18 @@ def letter_html(
     notes: str = "endnotes",
     paper: str = "a4",
 ) -> str:
-    """The print HTML of a letter with its sorted signatory names."""
-    return render_template(
-        "pdf/letter.html",
-        letter=letter,
-        body=render_body(letter.body, notes),
-        names=names,
-        as_of=as_of,
-        notes_style=notes,
-        paper=PAPERS[paper],
-        two_columns_from=TWO_COLUMNS_FROM,
-    )
+    """The print HTML of a letter with its sorted signatory names, in the letter's language."""
+    with force_locale(letter.language.replace("-", "_")):
+        return render_template(
+            "pdf/letter.html",
+            letter=letter,
+            body=render_body(letter.body, notes),
+            names=names,
+            as_of=as_of,
+            notes_style=notes,
+            paper=PAPERS[paper],
+            two_columns_from=TWO_COLUMNS_FROM,
+        )
 
 
 def check_printable(letter: Letter, names: list[str]) -> list[str]:

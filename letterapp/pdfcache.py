@@ -38,6 +38,7 @@ _RENDERING_FILES = (
     "static/pdf.css",
     "../templates/pdf/letter.html",
     "../templates/_letter.html",
+    "../translations/ko/LC_MESSAGES/messages.mo",  # the PDF's own words, in Korean
 )
 
 

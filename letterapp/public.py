@@ -13,12 +13,14 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from markupsafe import Markup
 
 from . import delivery, revisions, signatures, states
 from .db import db
 from .forms import ButtonForm, CorrectionForm, ResendForm, SignOnForm
-from .letters import Letter, LetterError, list_letters, load_letter
+from .i18n import current_language, in_current_language
+from .letters import Letter, LetterError, list_letters, load_letter, translate
 from .limits import SIGN_ON, SIGN_ON_PER_EMAIL, by_submitted_email, limiter
 from .markup import render_body
 from .models import AuditEntry, Kind, Signature, Status
@@ -44,8 +46,8 @@ def get_letter(slug: str) -> Letter:
 @bp.route("/")
 def index():
     letters = [
-        visible
-        for _, letter in list_letters(current_app.config["LETTERS_DIR"])
+        in_current_language(visible)
+        for _slug, letter in list_letters(current_app.config["LETTERS_DIR"])
         if isinstance(letter, Letter) and (visible := states.public_view(letter))
     ]
     letters.sort(key=lambda letter: letter.date, reverse=True)
@@ -74,10 +76,11 @@ def letter(slug: str):
             return redirect(url_for(".signed", slug=slug))
         else:
             status = 400
+    text = in_current_language(letter)
     return render_template(
         "public/letter.html",
-        letter=letter,
-        body=render_body(letter.body),
+        letter=text,
+        body=render_body(text.body),
         form=form,
         count=signatures.count_approved(slug),
         today=letter.today(),
@@ -107,6 +110,7 @@ def sign_on(letter: Letter, form: SignOnForm) -> None:
     """
     signer = form.signer()
     signer["revision_number"] = revisions.current(letter).number
+    signer["language"] = current_language()
     signature = signatures.add_signature(letter.slug, signer)
     repeat = signature is None
     if repeat:
@@ -125,7 +129,9 @@ def signed(slug: str):
     outcome = session.pop("signed", None)
     if outcome and outcome.get("slug") != slug:
         outcome = None
-    return render_template("public/signed.html", letter=letter, outcome=outcome)
+    return render_template(
+        "public/signed.html", letter=in_current_language(letter), outcome=outcome
+    )
 
 
 def signature_from(slug: str, purpose: str, token: str) -> tuple[Signature | None, str | None]:
@@ -136,7 +142,7 @@ def signature_from(slug: str, purpose: str, token: str) -> tuple[Signature | Non
     except TokenError as error:
         return None, str(error)
     if signature is None or signature.status == Status.MERGED:
-        return None, "This sign-on no longer exists."
+        return None, _("This sign-on no longer exists.")
     return signature, None
 
 
@@ -146,13 +152,17 @@ def confirm(slug: str, token: str):
     letter = get_letter(slug)
     signature, problem = signature_from(slug, CONFIRM, token)
     if problem:
-        return render_template("public/link_problem.html", letter=letter, problem=problem), 400
+        return render_template(
+            "public/link_problem.html", letter=in_current_language(letter), problem=problem
+        ), 400
     form = ButtonForm()
     if form.validate_on_submit():
         if letter.is_open() and signatures.confirm(signature, letter):
-            flash("Thank you: your sign-on is confirmed.", "success")
+            flash(_("Thank you: your sign-on is confirmed."), "success")
         return redirect(url_for(".confirm", slug=slug, token=token))
-    return render_template("public/confirm.html", letter=letter, signature=signature, form=form)
+    return render_template(
+        "public/confirm.html", letter=in_current_language(letter), signature=signature, form=form
+    )
 
 
 @bp.route("/letters/<slug:slug>/resend", methods=["GET", "POST"])
@@ -166,12 +176,14 @@ def resend(slug: str):
             if signature.status == Status.PENDING:
                 send_confirmation(signature, letter)
         flash(
-            "If a sign-on with this address is waiting for confirmation, "
-            "we have sent the link again. Please check your inbox.",
+            _(
+                "If a sign-on with this address is waiting for confirmation, "
+                "we have sent the link again. Please check your inbox."
+            ),
             "success",
         )
         return redirect(url_for(".resend", slug=slug))
-    return render_template("public/resend.html", letter=letter, form=form)
+    return render_template("public/resend.html", letter=in_current_language(letter), form=form)
 
 
 @bp.route("/letters/<slug:slug>/signon/<token>", methods=["GET", "POST"])
@@ -179,21 +191,23 @@ def manage(slug: str, token: str):
     letter = get_letter(slug)
     signature, problem = signature_from(slug, MANAGE, token)
     if problem:
-        return render_template("public/link_problem.html", letter=letter, problem=problem), 400
+        return render_template(
+            "public/link_problem.html", letter=in_current_language(letter), problem=problem
+        ), 400
     form = CorrectionForm(obj=signature)
     withdraw_form = ButtonForm(prefix="withdraw")
     if not letter.is_open() or signature.status == Status.WITHDRAWN:
         form = withdraw_form = None
     elif form.validate_on_submit():
         if signatures.correct(signature, letter, form.signer()):
-            flash("Your correction is saved.", "success")
+            flash(_("Your correction is saved."), "success")
             return redirect(url_for(".manage", slug=slug, token=token))
-        form.name.errors.append("Another sign-on with this name and email is already recorded.")
+        form.name.errors.append(_("Another sign-on with this name and email is already recorded."))
     revisions.current(letter)
     changed = revisions.superseded(signature)
     return render_template(
         "public/manage.html",
-        letter=letter,
+        letter=in_current_language(letter),
         signature=signature,
         form=form,
         withdraw_form=withdraw_form,
@@ -208,7 +222,9 @@ def signer_button(slug: str, token: str, prefix: str, action, message: str):
     letter = get_letter(slug)
     signature, problem = signature_from(slug, MANAGE, token)
     if problem:
-        return render_template("public/link_problem.html", letter=letter, problem=problem), 400
+        return render_template(
+            "public/link_problem.html", letter=in_current_language(letter), problem=problem
+        ), 400
     if ButtonForm(prefix=prefix).validate_on_submit() and letter.is_open():
         action(signature)
         flash(message, "success")
@@ -217,13 +233,13 @@ def signer_button(slug: str, token: str, prefix: str, action, message: str):
 
 @bp.post("/letters/<slug:slug>/signon/<token>/reconfirm")
 def reconfirm(slug: str, token: str):
-    message = "Thank you: you have re-confirmed your sign-on to the current text."
+    message = _("Thank you: you have re-confirmed your sign-on to the current text.")
     return signer_button(slug, token, "reconfirm", revisions.reconfirm, message)
 
 
 @bp.post("/letters/<slug:slug>/signon/<token>/withdraw")
 def withdraw(slug: str, token: str):
-    message = "Your sign-on is withdrawn: your name will not appear in the letter."
+    message = _("Your sign-on is withdrawn: your name will not appear in the letter.")
     return signer_button(slug, token, "withdraw", signatures.withdraw, message)
 
 
@@ -257,20 +273,27 @@ def signatories(slug: str):
     # letter's last entry tell when each worker must render its list again.
     key = (count, last_change, letter.signatory_format, letter.group_signatories)
     name_lists = current_app.extensions.setdefault("letterapp_name_lists", {})
-    cached = name_lists.get(slug)
+    # One list per language: its headings (Organisations, Individuals) are translated.
+    cached = name_lists.get((slug, current_language()))
     if cached and cached[0] == key and time.monotonic() - cached[1] < NAME_LIST_MAX_AGE:
         names = cached[2]
     else:
         names = _name_list(letter)
-        name_lists[slug] = (key, time.monotonic(), names)
+        name_lists[(slug, current_language())] = (key, time.monotonic(), names)
     return render_template(
-        "public/signatories.html", letter=letter, count=count, names=names, today=letter.today()
+        "public/signatories.html",
+        letter=in_current_language(letter),
+        count=count,
+        names=names,
+        today=letter.today(),
     )
 
 
 @bp.route("/letters/<slug:slug>.pdf")
 def pdf(slug: str):
-    letter = get_letter(slug)
+    """The PDF in the letter's own language, or in a translation's with `?lang=ko`."""
+    original = get_letter(slug)
+    letter = translate(original, request.args.get("lang"))
     if sent := delivery.delivered(slug):
         # The PDF as delivered, byte for byte: it never changes after the letter is sent.
         return sent.sent_pdf, {
@@ -283,7 +306,8 @@ def pdf(slug: str):
     except PDFError as error:
         current_app.logger.error("PDF of %s cannot be made: %s", slug, error)
         return render_template("public/pdf_error.html", letter=letter), 503
-    filename = f"{slug}-{as_of.isoformat()}.pdf"
+    language = "" if letter is original else f"{letter.language}-"
+    filename = f"{slug}-{language}{as_of.isoformat()}.pdf"
     return data, {
         "Content-Type": "application/pdf",
         "Content-Disposition": f'inline; filename="{filename}"',

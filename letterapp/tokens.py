@@ -1,6 +1,7 @@
 """Signed links for signers: confirm a sign-on, or correct and withdraw it."""
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 CONFIRM = "confirm"
@@ -25,6 +26,6 @@ def read_token(purpose: str, token: str, max_age: int | None = None) -> int:
     try:
         return int(_serializer(purpose).loads(token, max_age=max_age))
     except SignatureExpired:
-        raise TokenError("This link has expired.") from None
+        raise TokenError(_l("This link has expired.")) from None
     except (BadSignature, ValueError, TypeError):
-        raise TokenError("This link is not valid: it may be incomplete or changed.") from None
+        raise TokenError(_l("This link is not valid: it may be incomplete or changed.")) from None
