@@ -12,11 +12,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 from flask import current_app, render_template
 from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
+from . import pdfparts
 from .fonts import missing_glyphs
 from .letters import Letter
 from .markup import render_body
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 BASE_URL = "https://letterapp.invalid/"
 PAPERS = {"a4": "A4", "letter": "letter"}
 TWO_COLUMNS_FROM = 40  # names; fewer read better as one list
+PARTS_FROM = 200  # names; a longer list is rendered in parts (pdfparts.py), in parallel
 
 
 class PDFError(Exception):
@@ -94,6 +97,14 @@ def _describe(chars: str) -> str:
     return ", ".join(f"{c} (U+{ord(c):04X})" for c in chars)
 
 
+class PartCache(Protocol):
+    """Where rendered parts are kept (pdfcache.PartCache), found by their HTML."""
+
+    def get(self, html: str) -> bytes | None: ...
+
+    def put(self, html: str, data: bytes) -> None: ...
+
+
 def render_pdf(
     letter: Letter,
     names: list[str],
@@ -101,21 +112,75 @@ def render_pdf(
     as_of: date,
     notes: str = "endnotes",
     paper: str = "a4",
+    parts: PartCache | None = None,
 ) -> bytes:
     """Render the letter to PDF bytes; raise PDFError if it cannot be made.
 
-    WeasyPrint runs in a worker process with a time and a memory limit
+    WeasyPrint runs in worker processes with a time and a memory limit
     (`PDF_TIMEOUT`, `PDF_MEMORY_MB`), so a pathological letter costs an error
-    message, never the web worker.
+    message, never the web worker. A long list with endnotes is rendered in
+    parts, taken from `parts` when already rendered.
     """
     if problems := check_printable(letter, names):
         raise PDFError("; ".join(problems))
     try:
+        if notes == "endnotes" and len(names) >= PARTS_FROM:
+            return _render_in_parts(letter, names, as_of=as_of, paper=paper, cache=parts)
         html = letter_html(letter, names, as_of=as_of, notes=notes, paper=paper)
     except RecursionError:
         raise PDFError(TOO_DEEP) from None
     (data,) = run_jobs([("whole", html)])
     return data
+
+
+def _render_in_parts(
+    letter: Letter, names: list[str], *, as_of: date, paper: str, cache: PartCache | None
+) -> bytes:
+    """The body, runs of names and the notes rendered in parallel, then joined."""
+    geometry = pdfparts.GEOMETRY[paper]
+    body = render_body(letter.body, "endnotes")
+    as_of_text = current_app.jinja_env.filters["letter_date"](as_of, letter)
+    heading = f"{letter.signatories_heading} (as of {as_of_text})"
+    heading_mm = pdfparts.heading_lines(heading, geometry) * geometry.line_mm + 3
+
+    def html(kind: str, **context) -> str:
+        context = {"heading": None, **context}
+        return render_template(
+            "pdf/part.html", kind=kind, letter=letter, body=body, paper=PAPERS[paper],
+            geometry=geometry, heading_mm=heading_mm, **context,
+        )  # fmt: skip
+
+    runs = pdfparts.plan(names, geometry, heading)
+    kinds = ["body", *["names"] * len(runs)] + (["notes"] if body.notes else [])
+    pages = [html("body")]
+    pages += [
+        html("names", names=run, heading=None if i else heading) for i, run in enumerate(runs)
+    ]
+    if body.notes:
+        pages.append(html("notes"))
+    rendered = _cached_jobs(pages, cache)
+
+    def numbers(count: int) -> bytes:
+        return _cached_jobs([html("numbers", pages=count)], cache)[0]
+
+    return pdfparts.join(
+        list(zip(kinds, rendered, strict=True)),
+        numbers,
+        title=letter.title,
+        author=letter.coalition,
+        lang=letter.language,
+    )
+
+
+def _cached_jobs(pages: list[str], cache: PartCache | None) -> list[bytes]:
+    """Each HTML as PDF: from the cache, or rendered (all missing ones in parallel)."""
+    found = [cache.get(page) if cache else None for page in pages]
+    missing = [i for i, data in enumerate(found) if data is None]
+    for i, data in zip(missing, run_jobs([("whole", pages[i]) for i in missing]), strict=True):
+        found[i] = data
+        if cache:
+            cache.put(pages[i], data)
+    return found
 
 
 # ---------------------------------------------------------------- worker processes
