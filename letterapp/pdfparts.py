@@ -44,13 +44,19 @@ class Geometry:
     side: float = 22
     bottom: float = 22
     gap: float = 8  # between the columns
+    body_margin: float = 8 * 25.4 / 96  # the browser's 8px body margin, kept in print
     font_pt: float = 10.5
     line_height: float = 1.42
     indent: float = 4  # hanging indent of a long name
 
     @property
+    def outer(self) -> float:
+        """From the edge of the paper to the text."""
+        return self.side + self.body_margin
+
+    @property
     def text_width(self) -> float:
-        return self.width - 2 * self.side
+        return self.width - 2 * self.outer
 
     @property
     def column(self) -> float:
@@ -59,7 +65,7 @@ class Geometry:
     @property
     def inner(self) -> float:
         """The margin on the far side of one column: the other column and the gap."""
-        return self.side + self.column + self.gap
+        return self.outer + self.column + self.gap
 
     @property
     def line_mm(self) -> float:
@@ -156,9 +162,14 @@ def _picked(name: str) -> bool:
 # ---------------------------------------------------------------- the join
 
 
+def numbers_pages(count: int) -> int:
+    """Pages of the page-number document for a letter of `count` pages (a few sizes only)."""
+    return -(-count // 64) * 64
+
+
 def join(
     parts: list[tuple[str, bytes]],
-    numbers: Callable[[int], bytes],
+    numbers: Callable[[int], tuple[bytes, bytes]],
     *,
     title: str,
     author: str | None,
@@ -166,7 +177,9 @@ def join(
 ) -> bytes:
     """One PDF of the parts in order; "names" parts have their pages paired as columns.
 
-    `numbers(count)` is a PDF of `count` pages, with only the page numbers.
+    `numbers(count)` is two PDFs of at least `count` pages whose page i shows
+    "i / " left of the middle of the footer, and "i" right of it: page N of
+    the result gets page N of the first and page M of the second drawn over it.
     """
     writer = PdfWriter()
     for kind, data in parts:
@@ -175,12 +188,18 @@ def join(
         for i in range(0, len(pages), step):
             page = writer.add_page(pages[i])
             if step == 2 and i + 1 < len(pages):
-                _draw_over(writer, page, pages[i + 1], "/Column")
-    overlay = PdfReader(io.BytesIO(numbers(len(writer.pages)))).pages
-    if len(overlay) != len(writer.pages):
-        raise ValueError(f"{len(overlay)} page numbers for {len(writer.pages)} pages")
-    for page, number in zip(writer.pages, overlay, strict=True):
-        _draw_over(writer, page, number, "/PageNumber")
+                _draw(writer, page, "/Column", _form(writer, pages[i + 1]))
+                _add_links(writer, page, pages[i + 1])
+    count = len(writer.pages)
+    numbers_pdf, totals_pdf = numbers(count)
+    numbers_pages = PdfReader(io.BytesIO(numbers_pdf)).pages
+    totals = PdfReader(io.BytesIO(totals_pdf)).pages
+    if min(len(numbers_pages), len(totals)) < count:
+        raise ValueError(f"{len(numbers_pages)} page numbers for {count} pages")
+    total = _form(writer, totals[count - 1])
+    for page, number in zip(writer.pages, numbers_pages, strict=False):
+        _draw(writer, page, "/PageNumber", _form(writer, number))
+        _draw(writer, page, "/PageCount", total)
     metadata = {"/Title": title, "/Creator": "letterapp"}
     if author:
         metadata["/Author"] = author
@@ -191,28 +210,36 @@ def join(
     return out.getvalue()
 
 
-def _draw_over(writer: PdfWriter, page, other, name: str) -> None:
-    """Draw the page `other` over `page` as a form XObject; its links become `page`'s.
+def _form(writer: PdfWriter, page):
+    """The drawing of a page as a form XObject of its own resources.
 
-    A form keeps its own resources, so the two pages' font names cannot clash.
+    A form keeps its own resources, so font names of two documents cannot clash.
     """
-    form = _form_stream(_contents(other))
+    form = _form_stream(_contents(page))
     form.update(
         {
             NameObject("/Type"): NameObject("/XObject"),
             NameObject("/Subtype"): NameObject("/Form"),
-            NameObject("/BBox"): ArrayObject(other.mediabox),
-            NameObject("/Resources"): other["/Resources"].clone(writer),
+            NameObject("/BBox"): ArrayObject(page.mediabox),
+            NameObject("/Resources"): page["/Resources"].clone(writer),
         }
     )
+    return writer._add_object(form)
+
+
+def _draw(writer: PdfWriter, page, name: str, form) -> None:
+    """Draw a form XObject over `page`, after the page's own drawing."""
     resources = DictionaryObject(page["/Resources"])
     xobjects = DictionaryObject(resources.get("/XObject", DictionaryObject()).get_object())
-    xobjects[NameObject(name)] = writer._add_object(form)
+    xobjects[NameObject(name)] = form
     resources[NameObject("/XObject")] = xobjects
     page[NameObject("/Resources")] = resources
     push = writer._add_object(_stream(b"q\n"))
     pop = writer._add_object(_stream(f"\nQ\nq {name} Do Q\n".encode()))
     page[NameObject("/Contents")] = ArrayObject([push, *_contents(page), pop])
+
+
+def _add_links(writer: PdfWriter, page, other) -> None:
     annots = [a.clone(writer) for a in other.get("/Annots") or []]
     if annots:
         page[NameObject("/Annots")] = ArrayObject([*(page.get("/Annots") or []), *annots])
