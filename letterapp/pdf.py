@@ -160,21 +160,10 @@ def _render_in_parts(
         pages.append(html("notes"))
 
     # The page numbers are rendered alongside, for a generous guess of the page count.
-    def numbers(count: int) -> list[str]:
-        count = pdfparts.numbers_pages(count)
-        return [html("numbers", pages=count), html("totals", pages=count)]
-
-    guess = pdfparts.PAIRS_PER_RUN * len(runs) + 32
-    *rendered, counts, totals = _cached_jobs([*pages, *numbers(guess)], cache)
-
-    def numbers_for(count: int) -> tuple[bytes, bytes]:
-        if pdfparts.numbers_pages(count) <= pdfparts.numbers_pages(guess):
-            return counts, totals
-        return tuple(_cached_jobs(numbers(count), cache))
-
+    *rendered, numbers = _cached_jobs([*pages, html("numbers")], cache)
     return pdfparts.join(
         list(zip(kinds, rendered, strict=True)),
-        numbers_for,
+        numbers,
         title=letter.title,
         author=letter.coalition,
         lang=letter.language,
