@@ -192,7 +192,7 @@ TOO_DEEP = (
     "simplify its quotations or lists"
 )
 WORKERS = 2  # the machines have two cores
-TASKS_PER_WORKER = 50  # then a fresh process, so memory cannot creep up
+TASKS_PER_WORKER = 500  # then a fresh process, so memory cannot creep up (a part is a task)
 
 
 class _Workers:
