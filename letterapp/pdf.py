@@ -4,6 +4,7 @@ import logging
 import mimetypes
 import multiprocessing
 import os
+import re
 import resource
 import threading
 import time
@@ -152,14 +153,16 @@ def _render_in_parts(
 
     runs = pdfparts.plan(names, geometry, heading)
     kinds = ["body", *["names"] * len(runs)] + (["notes"] if body.notes else [])
-    pages = [html("body")]
+    # The body part holds empty targets for its note calls, so WeasyPrint keeps
+    # them as links; the join points them at the notes part.
+    pages = [html("body", note_ids=re.findall(r'<li id="([^"]+)"', body.notes or ""))]
     pages += [
         html("names", names=run, heading=None if i else heading) for i, run in enumerate(runs)
     ]
     if body.notes:
         pages.append(html("notes"))
 
-    # The page numbers are rendered alongside, for a generous guess of the page count.
+    # The footer's glyphs, from which the page numbers are set, come alongside.
     *rendered, numbers = _cached_jobs([*pages, html("numbers")], cache)
     return pdfparts.join(
         list(zip(kinds, rendered, strict=True)),
