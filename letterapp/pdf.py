@@ -19,7 +19,7 @@ from flask import current_app, render_template
 from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
-from . import pdfparts
+from . import pdfjoin, pdfparts
 from .fonts import missing_glyphs
 from .letters import Letter
 from .markup import render_body
@@ -164,7 +164,7 @@ def _render_in_parts(
 
     # The footer's glyphs, from which the page numbers are set, come alongside.
     *rendered, numbers = _cached_jobs([*pages, html("numbers")], cache)
-    return pdfparts.join(
+    return pdfjoin.join(
         list(zip(kinds, rendered, strict=True)),
         numbers,
         title=letter.title,

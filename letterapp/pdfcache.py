@@ -40,6 +40,7 @@ CODE_VERSION = 1
 _RENDERING_FILES = (
     "pdf.py",
     "pdfparts.py",
+    "pdfjoin.py",
     "static/pdf.css",
     "../templates/pdf/letter.html",
     "../templates/pdf/part.html",
