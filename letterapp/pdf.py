@@ -155,15 +155,15 @@ def _render_in_parts(
     kinds = ["body", *["names"] * len(runs)] + (["notes"] if body.notes else [])
     # The body part holds empty targets for its note calls, so WeasyPrint keeps
     # them as links; the join points them at the notes part.
-    pages = [html("body", note_ids=re.findall(r'<li id="([^"]+)"', body.notes or ""))]
-    pages += [
+    documents = [html("body", note_ids=re.findall(r'<li id="([^"]+)"', body.notes or ""))]
+    documents += [
         html("names", names=run, heading=None if i else heading) for i, run in enumerate(runs)
     ]
     if body.notes:
-        pages.append(html("notes"))
+        documents.append(html("notes"))
 
     # The footer's glyphs, from which the page numbers are set, come alongside.
-    *rendered, numbers = _cached_jobs([*pages, html("numbers")], cache)
+    *rendered, numbers = _cached_jobs([*documents, html("numbers")], cache)
     return pdfjoin.join(
         list(zip(kinds, rendered, strict=True)),
         numbers,
@@ -173,14 +173,14 @@ def _render_in_parts(
     )
 
 
-def _cached_jobs(pages: list[str], cache: PartCache | None) -> list[bytes]:
+def _cached_jobs(documents: list[str], cache: PartCache | None) -> list[bytes]:
     """Each HTML as PDF: from the cache, or rendered (all missing ones in parallel)."""
-    found = [cache.get(page) if cache else None for page in pages]
+    found = [cache.get(html) if cache else None for html in documents]
     missing = [i for i, data in enumerate(found) if data is None]
-    for i, data in zip(missing, run_jobs([("whole", pages[i]) for i in missing]), strict=True):
+    for i, data in zip(missing, run_jobs([("whole", documents[i]) for i in missing]), strict=True):
         found[i] = data
         if cache:
-            cache.put(pages[i], data)
+            cache.put(documents[i], data)
     return found
 
 
