@@ -5,11 +5,15 @@ Run on demand, not in CI:
     .venv/bin/python benchmarks/bench_pdf.py [--runs 3] [--sizes 12,500,5000]
 
 For each size it measures letterapp's render (cache empty, warm worker
-processes), the render after one more sign-on, and a cached repeat download;
-and, on the same single HTML, plain WeasyPrint in a fresh process and
-`chromium --headless --print-to-pdf` (when /usr/bin/chromium exists) as
-anchors. Times are medians of the runs; memory is the peak resident size of the
-largest process (for letterapp: its worker processes).
+processes; from 200 names in parts, see letterapp/pdfparts.py), the render
+after one more sign-on (the parts of the first render still cached), and a
+cached repeat download; and, on the single HTML of the one-piece render, plain
+WeasyPrint in a fresh process and `chromium --headless --print-to-pdf` (when
+/usr/bin/chromium exists) as anchors. Times are medians of the runs; memory is
+the peak resident size of the largest process (for letterapp: its worker
+processes). `cpu` is the CPU time the two worker processes spent on the cold
+render (the busier one, and both together): on a shared machine it tells
+what the wall-clock figure would be without the other load.
 """
 
 import argparse
@@ -105,6 +109,15 @@ def peak_rss_of(pids) -> int:
     return peak
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (NaN once it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_process(argv: list[str], timeout: float = 600) -> tuple[float, int]:
     """Wall time and peak RSS (KiB, largest process) of a command, measured by a wrapper."""
     wrapper = (
@@ -178,7 +191,7 @@ def bench(sizes: list[int], runs: int) -> None:
     header = (
         f"{'signatories':>11} | {'letterapp':>9} | {'+1 sign-on':>10} | {'cached':>8} | "
         f"{'plain WP':>8} | {'ratio':>5} | {'chromium':>8} | {'pages':>5} | "
-        f"{'peak MiB app/WP/chr':>19}"
+        f"{'peak MiB app/WP/chr':>19} | {'cpu max/sum':>11} | {'load':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -194,12 +207,17 @@ def bench(sizes: list[int], runs: int) -> None:
             # letterapp: fresh workers per size, so their peak memory is this size's.
             pdf.shutdown_workers()
             pdfcache.get_pdf(letter, names[:12], as_of=AS_OF)  # start and warm the workers
-            cold, more, cached = [], [], []
+            workers = [p.pid for p in (pdf._workers.pool._processes or {}).values()]
+            load_before = os.getloadavg()[0]
+            cold, more, cached, cpu = [], [], [], []
             for _ in range(runs):
                 pdfcache.clear()
+                workers = [p.pid for p in (pdf._workers.pool._processes or {}).values()]
+                before = [cpu_seconds(pid) for pid in workers]
                 start = time.perf_counter()
                 data = pdfcache.get_pdf(letter, names, as_of=AS_OF)
                 cold.append(time.perf_counter() - start)
+                cpu.append([cpu_seconds(pid) - b for pid, b in zip(workers, before, strict=True)])
                 start = time.perf_counter()
                 pdfcache.get_pdf(letter, sorted([*names, extra], key=_sort_key()), as_of=AS_OF)
                 more.append(time.perf_counter() - start)
@@ -207,8 +225,9 @@ def bench(sizes: list[int], runs: int) -> None:
                 again = pdfcache.get_pdf(letter, names, as_of=AS_OF)
                 cached.append(time.perf_counter() - start)
                 assert again == data
-            workers = [p.pid for p in (pdf._workers.pool._processes or {}).values()]
             app_peak = peak_rss_of(workers) / 1024
+            cpu_max = median([max(c) for c in cpu])
+            cpu_sum = median([sum(c) for c in cpu])
             pages = _page_count(data)
             (work / f"letterapp-{size}.pdf").write_bytes(data)
 
@@ -254,7 +273,8 @@ def bench(sizes: list[int], runs: int) -> None:
                 f"{size:>11} | {median(cold):>8.2f}s | {median(more):>9.2f}s | "
                 f"{median(cached) * 1000:>6.1f}ms | {plain:>7.2f}s | "
                 f"{median(cold) / plain:>5.2f} | {chromium:>7.2f}s | {pages:>5} | "
-                f"{app_peak:>5.0f} / {plain_peak:>4.0f} / {chromium_peak:>4.0f}",
+                f"{app_peak:>5.0f} / {plain_peak:>4.0f} / {chromium_peak:>4.0f} | "
+                f"{cpu_max:>4.2f}/{cpu_sum:>5.2f}s | {load_before:>3.1f}-{os.getloadavg()[0]:<3.1f}",
                 flush=True,
             )
     pdf.shutdown_workers()

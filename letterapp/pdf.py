@@ -4,6 +4,7 @@ import logging
 import mimetypes
 import multiprocessing
 import os
+import re
 import resource
 import threading
 import time
@@ -12,12 +13,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
+from . import pdfjoin, pdfparts
 from .fonts import missing_glyphs
 from .letters import Letter
 from .markup import render_body
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 BASE_URL = "https://letterapp.invalid/"
 PAPERS = {"a4": "A4", "letter": "letter"}
 TWO_COLUMNS_FROM = 40  # names; fewer read better as one list
+PARTS_FROM = 200  # names; a longer list is rendered in parts (pdfparts.py), in parallel
 
 
 class PDFError(Exception):
@@ -96,6 +100,14 @@ def _describe(chars: str) -> str:
     return ", ".join(f"{c} (U+{ord(c):04X})" for c in chars)
 
 
+class PartCache(Protocol):
+    """Where rendered parts are kept (pdfcache.PartCache), found by their HTML."""
+
+    def get(self, html: str) -> bytes | None: ...
+
+    def put(self, html: str, data: bytes) -> None: ...
+
+
 def render_pdf(
     letter: Letter,
     names: list[str],
@@ -103,21 +115,75 @@ def render_pdf(
     as_of: date,
     notes: str = "endnotes",
     paper: str = "a4",
+    parts: PartCache | None = None,
 ) -> bytes:
     """Render the letter to PDF bytes; raise PDFError if it cannot be made.
 
-    WeasyPrint runs in a worker process with a time and a memory limit
+    WeasyPrint runs in worker processes with a time and a memory limit
     (`PDF_TIMEOUT`, `PDF_MEMORY_MB`), so a pathological letter costs an error
-    message, never the web worker.
+    message, never the web worker. A long list with endnotes is rendered in
+    parts, taken from `parts` when already rendered.
     """
     if problems := check_printable(letter, names):
         raise PDFError("; ".join(problems))
     try:
+        if notes == "endnotes" and len(names) >= PARTS_FROM:
+            return _render_in_parts(letter, names, as_of=as_of, paper=paper, cache=parts)
         html = letter_html(letter, names, as_of=as_of, notes=notes, paper=paper)
     except RecursionError:
         raise PDFError(TOO_DEEP) from None
     (data,) = run_jobs([("whole", html)])
     return data
+
+
+def _render_in_parts(
+    letter: Letter, names: list[str], *, as_of: date, paper: str, cache: PartCache | None
+) -> bytes:
+    """The body, runs of names and the notes rendered in parallel, then joined."""
+    geometry = pdfparts.GEOMETRY[paper]
+    body = render_body(letter.body, "endnotes")
+    as_of_text = current_app.jinja_env.filters["letter_date"](as_of, letter)
+    heading = f"{letter.signatories_heading} (as of {as_of_text})"
+    heading_mm = pdfparts.heading_lines(heading, geometry) * geometry.line_mm + 3
+
+    def html(kind: str, **context) -> str:
+        context = {"heading": None, **context}
+        return render_template(
+            "pdf/part.html", kind=kind, letter=letter, body=body, paper=PAPERS[paper],
+            geometry=geometry, heading_mm=heading_mm, **context,
+        )  # fmt: skip
+
+    runs = pdfparts.plan(names, geometry, heading)
+    kinds = ["body", *["names"] * len(runs)] + (["notes"] if body.notes else [])
+    # The body part holds empty targets for its note calls, so WeasyPrint keeps
+    # them as links; the join points them at the notes part.
+    documents = [html("body", note_ids=re.findall(r'<li id="([^"]+)"', body.notes or ""))]
+    documents += [
+        html("names", names=run, heading=None if i else heading) for i, run in enumerate(runs)
+    ]
+    if body.notes:
+        documents.append(html("notes"))
+
+    # The footer's glyphs, from which the page numbers are set, come alongside.
+    *rendered, numbers = _cached_jobs([*documents, html("numbers")], cache)
+    return pdfjoin.join(
+        list(zip(kinds, rendered, strict=True)),
+        numbers,
+        title=letter.title,
+        author=letter.coalition,
+        lang=letter.language,
+    )
+
+
+def _cached_jobs(documents: list[str], cache: PartCache | None) -> list[bytes]:
+    """Each HTML as PDF: from the cache, or rendered (all missing ones in parallel)."""
+    found = [cache.get(html) if cache else None for html in documents]
+    missing = [i for i, data in enumerate(found) if data is None]
+    for i, data in zip(missing, run_jobs([("whole", documents[i]) for i in missing]), strict=True):
+        found[i] = data
+        if cache:
+            cache.put(documents[i], data)
+    return found
 
 
 # ---------------------------------------------------------------- worker processes
@@ -131,7 +197,7 @@ TOO_DEEP = (
     "simplify its quotations or lists"
 )
 WORKERS = 2  # the machines have two cores
-TASKS_PER_WORKER = 50  # then a fresh process, so memory cannot creep up
+TASKS_PER_WORKER = 500  # then a fresh process, so memory cannot creep up (a part is a task)
 
 
 class _Workers:

@@ -9,6 +9,10 @@ removing the least recently used files.
 
 The folder is `<instance>/pdf-cache/`, or `PDF_CACHE_DIR`; its size limit is
 `PDF_CACHE_MB` (default 512).
+
+A long letter is rendered in parts (`pdfparts`); the parts are kept in the same
+folder as `part-<hash of their HTML>.pdf`, so after one more sign-on only the
+part that holds the new name is rendered again.
 """
 
 import dataclasses
@@ -35,8 +39,11 @@ log = logging.getLogger(__name__)
 CODE_VERSION = 1
 _RENDERING_FILES = (
     "pdf.py",
+    "pdfparts.py",
+    "pdfjoin.py",
     "static/pdf.css",
     "../templates/pdf/letter.html",
+    "../templates/pdf/part.html",
     "../templates/_letter.html",
     "../translations/ko/LC_MESSAGES/messages.mo",  # the PDF's own words, in Korean
 )
@@ -97,7 +104,9 @@ def get_pdf(
         try:
             if (data := _read(path)) is not None:
                 return data
-            data = pdf.render_pdf(letter, names, as_of=as_of, notes=notes, paper=paper)
+            data = pdf.render_pdf(
+                letter, names, as_of=as_of, notes=notes, paper=paper, parts=PartCache(folder)
+            )
             try:
                 _write(path, data)
                 _evict(folder, max_bytes(), keep=path)
@@ -106,6 +115,26 @@ def get_pdf(
             return data
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class PartCache:
+    """Rendered parts of long letters, found by a hash of their HTML and the rendering code."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def path(self, html: str) -> Path:
+        digest = hashlib.sha256(f"{_code_version()}:{html}".encode()).hexdigest()
+        return self.folder / f"part-{digest}.pdf"
+
+    def get(self, html: str) -> bytes | None:
+        return _read(self.path(html))
+
+    def put(self, html: str, data: bytes) -> None:
+        try:
+            _write(self.path(html), data)
+        except OSError as error:
+            log.error("could not keep a PDF part in %s: %s", self.folder, error)
 
 
 def _read(path: Path) -> bytes | None:

@@ -1,0 +1,225 @@
+"""A long letter rendered in parts, joined and numbered, read back as an addressee would."""
+
+import io
+import random
+import statistics
+import subprocess
+from datetime import date
+
+import pytest
+from pypdf import PdfReader
+
+from letterapp import create_app, pdf, pdfcache, pdfparts
+from letterapp.letters import load_letter
+from letterapp.names import sort_key
+
+from .conftest import LETTER
+
+AS_OF = date(2023, 8, 11)
+LONG_URL = (
+    "https://documents.example.org/en/hrc/session-25/"
+    "A-HRC-25-CRP-1-report-of-the-detailed-findings-of-the-commission.pdf?lang=en&version=2"
+)
+FEW = [
+    "1969 KAL Abductees' Families Association",
+    "Transitional Justice Working Group (TJWG)",
+    "THINK",
+    "김민지",
+    "사단법인 평화와 인권",
+    "Zoë Lefèvre",
+    "Đặng Thu Hà",
+    "International Federation for the Protection of Human Rights Defenders and Civic Space",
+]
+MEMBERS = [f"Member Organisation {n:03d} for Human Rights" for n in range(1, 321)]
+NAMES = sorted(FEW + MEMBERS, key=sort_key)
+NEW_NAME = "Member Organisation 300a for Human Rights"  # in the last run of names
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("parts")
+    (folder / "test-letter.md").write_text(LETTER, encoding="utf-8")
+    return create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "t",
+            "LETTERS_DIR": str(folder),
+            "PDF_CACHE_DIR": str(folder / "pdf-cache"),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def letter(app):
+    return load_letter(app.config["LETTERS_DIR"], "test-letter")
+
+
+@pytest.fixture(scope="module")
+def rendered(app, letter, tmp_path_factory):
+    assert len(NAMES) >= pdf.PARTS_FROM  # the parts path, not the single render
+    with app.app_context():
+        data = pdfcache.get_pdf(letter, NAMES, as_of=AS_OF)
+    path = tmp_path_factory.mktemp("out") / "letter.pdf"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reader(rendered):
+    return PdfReader(rendered)
+
+
+def pdftotext(path, *options) -> str:
+    args = ["pdftotext", "-enc", "UTF-8", *options, str(path), "-"]
+    return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+
+def positions(text: str, items: list[str]) -> list[int]:
+    text = " ".join(text.split())
+    found = [text.find(item) for item in items]
+    assert -1 not in found, [i for i, p in zip(items, found, strict=True) if p == -1]
+    return found
+
+
+def test_reading_order_of_the_whole_letter(rendered):
+    text = pdftotext(rendered)  # reading order, as an addressee copies it
+    order = [
+        "Open letter on the rights of families of the disappeared",
+        "August 11, 2023",
+        "Dear High Commissioner Türk-Lindqvist,",
+        "Thank you.",
+        "Sincerely,",
+        "Signature organizations and individuals (as of August 11, 2023)",
+        *NAMES,
+        "Report of the commission of inquiry, A/HRC/25/CRP.1",
+        "Id., para. 1197.",
+    ]
+    found = positions(text, order)
+    assert found == sorted(found)
+
+
+def test_every_page_is_numbered_n_of_m(reader, rendered):
+    pages = pdftotext(rendered).split("\f")[:-1]  # pdftotext ends each page with a form feed
+    assert len(pages) == len(reader.pages) >= 6
+    for number, text in enumerate(pages, start=1):
+        assert text.rstrip().endswith(f"{number} / {len(pages)}"), (number, text[-40:])
+        assert text.count(" / ") == 1
+
+
+def test_names_are_set_in_two_aligned_columns(reader):
+    width = float(reader.pages[0].mediabox.width)
+    pages = [p for p in reader.pages if "Member Organisation 100" in p.extract_text()]
+    lefts: set[int] = set()
+    tops: dict[int, float] = {}
+
+    def visit(text, cm, tm, font, size):
+        if text.startswith("Member Organisation"):
+            x = round(cm[4] + tm[4])
+            lefts.add(x)
+            tops[x] = max(tops.get(x, 0), cm[5] + tm[5])
+
+    pages[0].extract_text(visitor_text=visit)
+    assert len(lefts) == 2, lefts
+    left, right = sorted(lefts)
+    assert left < width / 2 < right
+    assert abs(tops[left] - tops[right]) < 1.5  # the right is 1pt lower, see part.html
+
+
+def test_links_metadata_and_fonts_survive_the_join(reader, rendered):
+    uris = [
+        annot.get_object()["/A"]["/URI"]
+        for page in reader.pages
+        for annot in page.get("/Annots") or []
+        if "/URI" in annot.get_object().get("/A", {})
+    ]
+    assert LONG_URL in uris
+    assert reader.metadata.title == "Open letter on the rights of families of the disappeared"
+    assert reader.metadata.author == "Test Coalition for Truth"
+    assert reader.trailer["/Root"]["/Lang"] == "en"
+    listing = ["pdffonts", str(rendered)]
+    fonts = subprocess.run(listing, capture_output=True, text=True, check=True).stdout
+    rows = fonts.splitlines()[2:]
+    assert rows and all(" yes yes yes " in row for row in rows), fonts
+    assert any("CJK" in row for row in rows)
+
+
+def test_note_calls_link_to_the_notes_after_the_list_and_bookmarks_remain(reader):
+    calls = [
+        number
+        for number, page in enumerate(reader.pages)
+        for annot in page.get("/Annots") or []
+        if annot.get_object().get("/Dest") == "fn:1"
+    ]
+    assert calls and "right to know" in reader.pages[calls[0]].extract_text()
+    target = reader.get_destination_page_number(reader.named_destinations["fn:1"])
+    assert target > calls[0]
+    assert "A/HRC/25/CRP.1" in reader.pages[target].extract_text()
+    assert "Member Organisation" not in reader.pages[target].extract_text()
+
+    def titles(items):
+        for item in items:
+            yield from titles(item) if isinstance(item, list) else [item.title]
+
+    assert list(titles(reader.outline)) == [
+        "Open letter on the rights of families of the disappeared",
+        "1. Background",
+        "2. Way forward",
+        "Signature organizations and individuals (as of August 11, 2023)",
+    ]
+
+
+def test_one_more_sign_on_renders_one_part_again(app, letter, rendered):
+    with app.app_context():
+        folder = pdfcache.cache_dir()
+        before = {path.name for path in folder.glob("part-*.pdf")}
+        data = pdfcache.get_pdf(letter, sorted([*NAMES, NEW_NAME], key=sort_key), as_of=AS_OF)
+        after = {path.name for path in folder.glob("part-*.pdf")}
+    assert len(before) >= 4  # body, notes, page numbers and at least one run of names
+    assert len(after - before) == 1
+    text = " ".join(pdftotext_bytes(data).split())
+    found = positions(text, ["Member Organisation 300 ", NEW_NAME, "Member Organisation 301"])
+    assert found == sorted(found)
+
+
+def test_one_more_name_mostly_changes_one_run_of_names(app):
+    """Runs end at names the hash picks, so the runs after a new name stay the same."""
+    rnd = random.Random(6)
+    words = ["Legal", "Aid", "Network", "Zoë", "Ørsted", "Centre", "for", "Human", "Rights",
+             "Institute", "Democracy", "Geneva", "Seoul", "김민지", "평화와", "인권"]  # fmt: skip
+    names = sorted(
+        {" ".join(rnd.choices(words, k=rnd.randint(2, 9))) + f" {n}" for n in range(3000)},
+        key=sort_key,
+    )
+    geometry, heading = pdfparts.GEOMETRY["a4"], "Signatories (as of August 11, 2023)"
+    before = {tuple(run) for run in pdfparts.plan(names, geometry, heading)}
+    assert len(before) >= 5
+    changed = []
+    for position in range(10, len(names), 97):
+        more = sorted([*names, names[position] + " Jr."], key=sort_key)
+        changed.append(
+            sum(tuple(run) not in before for run in pdfparts.plan(more, geometry, heading))
+        )
+    assert statistics.mean(changed) <= 1.3, changed
+    assert changed.count(1) >= 0.8 * len(changed), changed
+
+
+def pdftotext_bytes(data: bytes) -> str:
+    args = ["pdftotext", "-enc", "UTF-8", "-", "-"]
+    return subprocess.run(args, input=data, capture_output=True, check=True).stdout.decode()
+
+
+def test_the_same_names_render_the_same_pdf_without_a_cache(app, letter, reader):
+    with app.app_context():
+        data = pdf.render_pdf(letter, NAMES, as_of=AS_OF)
+    again = PdfReader(io.BytesIO(data))
+    assert [p.extract_text() for p in again.pages] == [p.extract_text() for p in reader.pages]
+
+
+def test_letter_paper_and_footnotes_keep_their_options(app, letter):
+    with app.app_context():
+        us = PdfReader(io.BytesIO(pdf.render_pdf(letter, NAMES, as_of=AS_OF, paper="letter")))
+        footnotes = pdf.render_pdf(letter, NAMES, as_of=AS_OF, notes="footnotes")
+    assert {tuple(round(v) for v in p.mediabox[2:]) for p in us.pages} == {(612, 792)}
+    assert "Member Organisation 001" in "".join(p.extract_text() for p in us.pages)
+    # Page-bottom notes take the single render: every note once, at the foot of a page.
+    assert pdftotext_bytes(footnotes).count("A/HRC/25/CRP.1") == 1
