@@ -17,6 +17,7 @@ from typing import Protocol
 
 from flask import current_app, render_template
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
@@ -69,17 +70,29 @@ def letter_html(
     paper: str = "a4",
 ) -> str:
     """The print HTML of a letter with its sorted signatory names, in the letter's language."""
-    with force_locale(letter.language.replace("-", "_")):
+    with _in_letters_language(letter):
         return render_template(
             "pdf/letter.html",
             letter=letter,
             body=render_body(letter.body, notes),
             names=names,
-            as_of=as_of,
+            heading=signatories_heading(letter, as_of),
             notes_style=notes,
             paper=PAPERS[paper],
             two_columns_from=TWO_COLUMNS_FROM,
         )
+
+
+def _in_letters_language(letter: Letter):
+    """A context where the PDF's own words ("ATTN:", the "as of" date) follow the letter."""
+    return force_locale(letter.language.replace("-", "_"))
+
+
+def signatories_heading(letter: Letter, as_of: date) -> str:
+    """The heading above the names, with the date the list stands at."""
+    as_of_text = current_app.jinja_env.filters["letter_date"](as_of, letter)
+    with _in_letters_language(letter):
+        return _("%(heading)s (as of %(date)s)", heading=letter.signatories_heading, date=as_of_text)
 
 
 def check_printable(letter: Letter, names: list[str]) -> list[str]:
@@ -142,16 +155,16 @@ def _render_in_parts(
     """The body, runs of names and the notes rendered in parallel, then joined."""
     geometry = pdfparts.GEOMETRY[paper]
     body = render_body(letter.body, "endnotes")
-    as_of_text = current_app.jinja_env.filters["letter_date"](as_of, letter)
-    heading = f"{letter.signatories_heading} (as of {as_of_text})"
+    heading = signatories_heading(letter, as_of)
     heading_mm = pdfparts.heading_lines(heading, geometry) * geometry.line_mm + 3
 
     def html(kind: str, **context) -> str:
         context = {"heading": None, **context}
-        return render_template(
-            "pdf/part.html", kind=kind, letter=letter, body=body, paper=PAPERS[paper],
-            geometry=geometry, heading_mm=heading_mm, **context,
-        )  # fmt: skip
+        with _in_letters_language(letter):
+            return render_template(
+                "pdf/part.html", kind=kind, letter=letter, body=body, paper=PAPERS[paper],
+                geometry=geometry, heading_mm=heading_mm, **context,
+            )  # fmt: skip
 
     runs = pdfparts.plan(names, geometry, heading)
     kinds = ["body", *["names"] * len(runs)] + (["notes"] if body.notes else [])

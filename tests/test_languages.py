@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from letterapp import letter_date
+from letterapp import letter_date, pdf
 from letterapp.db import db
 from letterapp.letters import LetterError, list_letters, load_letter
 from letterapp.models import Signature, Status
@@ -383,3 +383,14 @@ def test_coordinators_export_the_pdf_in_a_translations_language(client, korean, 
     assert response.status_code == 200
     assert "test-letter-ko-2023-08-11.pdf" in response.headers["Content-Disposition"]
     assert response.data.startswith(b"%PDF")
+
+
+def test_a_long_korean_list_rendered_in_parts_keeps_korean_headings(app, korean, tmp_path):
+    names = [f"서명자 {i:04d}" for i in range(pdf.PARTS_FROM)]
+    with app.test_request_context():
+        letter = load_letter(letters_dir(app), "test-letter", "ko")
+        (tmp_path / "ko.pdf").write_bytes(pdf.render_pdf(letter, names, as_of=date(2023, 8, 11)))
+    text = re.sub(r"\s+", "", pdf_text(tmp_path / "ko.pdf"))
+    assert "서명단체및개인(2023년8월11일기준)" in text
+    assert "참조:" in text and "asof" not in text
+    assert text.index("서명자0000") < text.index(f"서명자{pdf.PARTS_FROM - 1:04d}")
