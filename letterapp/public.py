@@ -24,7 +24,7 @@ from .markup import render_body
 from .models import AuditEntry, Kind, Signature, Status
 from .pdf import PDFError
 from .pdfcache import get_pdf
-from .signer_emails import send_confirmation
+from .signer_emails import queue_confirmation, send_confirmation, start_sending
 from .tokens import CONFIRM, MANAGE, TokenError, read_token
 
 bp = Blueprint("public", __name__)
@@ -86,19 +86,36 @@ def sign_on(letter: Letter, form: SignOnForm) -> None:
     """Store a sign-on and email its signer; a repeat gets the same page and an email saying so.
 
     The page never tells whether an address has signed: only its owner learns it.
+    The sign-on and its confirmation are stored in one transaction; a job sends it.
     """
     signer = form.signer()
-    signer["revision_number"] = revisions.current(letter).number
+    organisation = signer["kind"] == Kind.ORGANIZATION
+    signer["authorised"] = bool(form.authorised.data) and organisation
+    signer["updates_opt_in"] = bool(form.updates_opt_in.data)
+    signer["revision_number"] = revision_number(letter)
     signature = signatures.add_signature(letter.slug, signer)
-    repeat = signature is None
-    if repeat:
-        signature = signatures.find_same_signer(letter.slug, signer)
+    if signature is None:
+        send_confirmation(signatures.find_same_signer(letter.slug, signer), letter, repeat=True)
     else:
-        signature.authorised = form.authorised.data and signature.kind == Kind.ORGANIZATION
-        signature.updates_opt_in = form.updates_opt_in.data
+        queue_confirmation(signature, letter)
         db.session.commit()
-    send_confirmation(signature, letter, repeat=repeat)
+        start_sending()
     session["signed"] = {"slug": letter.slug, "email": signer["email"]}
+
+
+def revision_number(letter: Letter) -> int:
+    """The number of the letter's current revision, looked up once per version of its file.
+
+    `load_letter` gives the same Letter while the file is unchanged, and the
+    revision of an unchanged file stays the same.
+    """
+    cached = current_app.extensions.setdefault("letterapp_revision_numbers", {})
+    found = cached.get(letter.slug)
+    if found and found[0] is letter:
+        return found[1]
+    number = revisions.current(letter).number
+    cached[letter.slug] = (letter, number)
+    return number
 
 
 @bp.route("/letters/<slug:slug>/signed")

@@ -34,16 +34,17 @@ def new_signature(
     )
 
 
-def add_signature(slug: str, signer: dict[str, str]) -> Signature | None:
-    """Store a pending sign-on; return None if the same signer is already recorded.
+def add_signature(slug: str, signer: dict) -> Signature | None:
+    """Insert a pending sign-on; return None (and roll back) if the same signer is recorded.
 
     The insert comes first and the unique constraint decides, so two workers
-    racing with the same sign-on can never both store it.
+    racing with the same sign-on can never both store it. The caller commits,
+    with what belongs to the sign-on (its confirmation) in the same transaction.
     """
     signature = new_signature(slug, signer)
     db.session.add(signature)
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         return None

@@ -2,25 +2,33 @@
 
 from datetime import timedelta
 
+import sqlalchemy as sa
 from flask import current_app, render_template, url_for
 
-from . import mail
+from . import jobs, mail
 from .db import db
 from .letters import Letter
-from .models import Signature, Status, utcnow
+from .models import MailStatus, OutgoingMail, Signature, Status, utcnow
 from .revisions import changed_paragraphs
 from .tokens import CONFIRM, MANAGE, make_token
 
 MAX_MESSAGES = 5  # per sign-on, so the form cannot be used to flood someone's inbox
+# What this module sends; a pass sends what is queued with these purposes and never tried.
+CONFIRM_PURPOSE = "confirm"
+REPEAT_PURPOSE = "repeat"
 
 
-def send_confirmation(signature: Signature, letter: Letter, *, repeat: bool = False) -> bool:
-    """Email the confirmation link (or, on a repeat sign-on, say it is recorded); False if capped."""
+def queue_confirmation(signature: Signature, letter: Letter, *, repeat: bool = False) -> bool:
+    """Add the confirmation link (or, on a repeat sign-on, a note that it is recorded) to
+    the session, for `send_queued` to build and send; False if the sign-on's cap is reached.
+
+    The caller commits: with a new sign-on, in the transaction that inserts it (its
+    id must be flushed), so a stored sign-on always has its message waiting.
+    """
     if signature.messages_sent >= MAX_MESSAGES:
         current_app.logger.warning("message cap reached for sign-on %s", signature.id)
         return False
     signature.messages_sent += 1
-    db.session.commit()
     waiting = signature.status == Status.PENDING
     days = current_app.config["CONFIRM_DAYS"]
     text = render_template(
@@ -45,15 +53,48 @@ def send_confirmation(signature: Signature, letter: Letter, *, repeat: bool = Fa
         ),
     )
     subject = f"{'Your sign-on' if repeat else 'Confirm your sign-on'}: {letter.title}"
-    mail.send_mail(
+    mail.queue_later(
         to=signature.email,
         subject=subject[:250],
         text=text,
-        purpose="confirm",
+        purpose=REPEAT_PURPOSE if repeat else CONFIRM_PURPOSE,
         letter_slug=letter.slug,
         signature_id=signature.id,
     )
     return True
+
+
+def send_confirmation(signature: Signature, letter: Letter, *, repeat: bool = False) -> bool:
+    """Queue the confirmation (see `queue_confirmation`), commit, and send it from a job."""
+    queued = queue_confirmation(signature, letter, repeat=repeat)
+    db.session.commit()
+    if queued:
+        start_sending()
+    return queued
+
+
+def start_sending() -> None:
+    """Send the queued messages to signers from a background job, after this request."""
+    jobs.enqueue_pass("letterapp.signer_emails.send_queued")
+
+
+def send_queued() -> tuple[int, int]:
+    """Build and send the messages to signers queued and never tried; (sent, failed).
+
+    The job after each sign-on; what a dead process left is sent by the next pass
+    or by `flask mail retry`. Failed messages wait for that command or the outbox page.
+    """
+    waiting = db.session.scalars(
+        sa.select(OutgoingMail)
+        .where(
+            OutgoingMail.status == MailStatus.QUEUED,
+            OutgoingMail.attempts == 0,
+            OutgoingMail.purpose.in_([CONFIRM_PURPOSE, REPEAT_PURPOSE]),
+        )
+        .order_by(OutgoingMail.id)
+    ).all()
+    sent = sum(mail.deliver(message) for message in waiting)
+    return sent, len(waiting) - sent
 
 
 def send_change_notice(signature: Signature, letter: Letter, old, new) -> bool:

@@ -129,8 +129,12 @@ def sign(client):
     def sign(slug: str = "test-letter", **fields):
         page = client.get(f"/letters/{slug}")
         data = {**SIGNER, "csrf_token": csrf_token(page.text), **fields}
+        # Buffered: the response is closed, so the confirmation, sent once the
+        # response is (jobs.enqueue_pass), has gone when this returns.
         return client.post(
-            f"/letters/{slug}", data={k: v for k, v in data.items() if v is not None}
+            f"/letters/{slug}",
+            data={k: v for k, v in data.items() if v is not None},
+            buffered=True,
         )
 
     return sign
