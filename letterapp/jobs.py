@@ -89,7 +89,9 @@ def enqueue_pass(func_path: str) -> None:
         running = func_path in _passes
         _passes[func_path] = True
     if not running:
-        thread = threading.Thread(target=_run_passes, args=(app, func_path), name=f"job-{func_path}")
+        thread = threading.Thread(
+            target=_run_passes, args=(app, func_path), name=f"job-{func_path}"
+        )
         thread.start()
 
 

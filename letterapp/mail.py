@@ -23,6 +23,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import formatdate, make_msgid
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -106,6 +107,7 @@ def _parse_address(field: str, value: str) -> Address:
     return header.addresses[0]
 
 
+@lru_cache(maxsize=8)  # every message parses the same MAIL_FROM
 def sender_address(value: str) -> Address:
     """The From address, from MAIL_FROM (`Name <addr>` or a bare address)."""
     address = _parse_address("MAIL_FROM", value)
@@ -499,6 +501,61 @@ def deliver(mail: OutgoingMail) -> bool:
     """
     if not _claim(mail):
         return mail.status == MailStatus.SENT
+    _send_claimed(mail)
+    db.session.commit()
+    return mail.status == MailStatus.SENT
+
+
+# Messages claimed by one transaction in `deliver_new`: a crash while sending
+# them leaves at most this many to be sent twice by `flask mail retry`.
+BATCH = 50
+
+
+def deliver_new(*conditions) -> tuple[int, int]:
+    """Send the queued messages never tried that meet `conditions`; return (sent, failed).
+
+    What any process queued is sent once: a batch is claimed by one UPDATE, and
+    its outcomes are recorded in one transaction, however many messages it has.
+    """
+    sent = failed = 0
+    while True:
+        claimed = db.session.scalars(
+            sa.update(OutgoingMail)
+            .where(
+                OutgoingMail.id.in_(
+                    sa.select(OutgoingMail.id)
+                    .where(
+                        OutgoingMail.status == MailStatus.QUEUED,
+                        OutgoingMail.attempts == 0,
+                        *conditions,
+                    )
+                    .order_by(OutgoingMail.id)
+                    .limit(BATCH)
+                ),
+                OutgoingMail.attempts == 0,  # not claimed by another process meanwhile
+            )
+            .values(attempts=1)
+            .returning(OutgoingMail.id),
+            execution_options={"synchronize_session": False},
+        ).all()
+        db.session.commit()
+        if not claimed:
+            return sent, failed
+        batch = db.session.scalars(
+            sa.select(OutgoingMail).where(OutgoingMail.id.in_(claimed)).order_by(OutgoingMail.id)
+        ).all()
+        done = 0
+        for mail in batch:
+            _send_claimed(mail)
+            done += mail.status == MailStatus.SENT
+        db.session.commit()
+        sent, failed = sent + done, failed + len(batch) - done
+        if len(claimed) < BATCH:
+            return sent, failed
+
+
+def _send_claimed(mail: OutgoingMail) -> None:
+    """Build the message if needed, send it, and note the outcome on the record."""
     url = current_app.config["SMTP_URL"]
     try:
         if not mail.message_id:
@@ -515,8 +572,6 @@ def deliver(mail: OutgoingMail) -> bool:
         mail.sent_at = utcnow()
         mail.smtp_reply = reply[:500]
         mail.last_error = ""
-    db.session.commit()
-    return mail.status == MailStatus.SENT
 
 
 def retry_failed() -> tuple[int, int]:

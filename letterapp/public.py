@@ -13,6 +13,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from . import delivery, revisions, signatures
@@ -58,28 +60,55 @@ def index():
 @limiter.limit(SIGN_ON_PER_EMAIL, key_func=by_submitted_email("sign-on"), methods=["POST"])
 def letter(slug: str):
     letter = get_letter(slug)
+    if request.method == "GET":
+        return letter_page(letter)
     form = SignOnForm()
-    status = 200
-    if request.method == "POST":
-        if not letter.is_open():
-            status = 403
-        elif form.validate_on_submit():
-            if form.homepage.data:
-                current_app.logger.info("honeypot filled on %s: sign-on dropped", slug)
-            else:
-                sign_on(letter, form)
-            return redirect(url_for(".signed", slug=slug))
+    status = 400
+    if not letter.is_open():
+        status = 403
+    elif form.validate_on_submit():
+        if form.homepage.data:
+            current_app.logger.info("honeypot filled on %s: sign-on dropped", slug)
         else:
-            status = 400
+            sign_on(letter, form)
+        return redirect(url_for(".signed", slug=slug))
+    return letter_page(letter, form), status
+
+
+def letter_page(letter: Letter, form: SignOnForm | None = None) -> str:
+    """The letter with its sign-on form: `form` as submitted, or an empty one.
+
+    A visitor's first view (an empty form, no messages, not logged in) differs
+    from the next visitor's only by the CSRF token, so each worker renders it
+    once while the letter, its count, its day and its delivery stay the same,
+    and puts each visitor's token in.
+    """
+    count = signatures.count_approved(letter.slug)
+    delivered = delivery.delivered(letter.slug)
+    context = {"letter": letter, "count": count, "today": letter.today(), "delivered": delivered}
+    if form or "_flashes" in session or current_user.is_authenticated:
+        return _render_letter_page(form or SignOnForm(), **context)
+    key = (
+        count,
+        context["today"],
+        delivered.sent_at if delivered else None,
+        letter.is_open(),
+        request.script_root,
+    )
+    token = generate_csrf()  # the form's token: the same throughout a request
+    pages = current_app.extensions.setdefault("letterapp_letter_pages", {})
+    cached = pages.get(letter.slug)
+    if cached and cached[0] is letter and cached[1] == key:
+        return cached[3].replace(cached[2], token)
+    html = _render_letter_page(SignOnForm(), **context)
+    pages[letter.slug] = (letter, key, token, html)
+    return html
+
+
+def _render_letter_page(form: SignOnForm, letter: Letter, **context) -> str:
     return render_template(
-        "public/letter.html",
-        letter=letter,
-        body=render_body(letter.body),
-        form=form,
-        count=signatures.count_approved(slug),
-        today=letter.today(),
-        delivered=delivery.delivered(slug),
-    ), status
+        "public/letter.html", letter=letter, body=render_body(letter.body), form=form, **context
+    )
 
 
 def sign_on(letter: Letter, form: SignOnForm) -> None:

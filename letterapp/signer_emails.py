@@ -2,13 +2,12 @@
 
 from datetime import timedelta
 
-import sqlalchemy as sa
 from flask import current_app, render_template, url_for
 
 from . import jobs, mail
 from .db import db
 from .letters import Letter
-from .models import MailStatus, OutgoingMail, Signature, Status, utcnow
+from .models import OutgoingMail, Signature, Status, utcnow
 from .revisions import changed_paragraphs
 from .tokens import CONFIRM, MANAGE, make_token
 
@@ -84,17 +83,7 @@ def send_queued() -> tuple[int, int]:
     The job after each sign-on; what a dead process left is sent by the next pass
     or by `flask mail retry`. Failed messages wait for that command or the outbox page.
     """
-    waiting = db.session.scalars(
-        sa.select(OutgoingMail)
-        .where(
-            OutgoingMail.status == MailStatus.QUEUED,
-            OutgoingMail.attempts == 0,
-            OutgoingMail.purpose.in_([CONFIRM_PURPOSE, REPEAT_PURPOSE]),
-        )
-        .order_by(OutgoingMail.id)
-    ).all()
-    sent = sum(mail.deliver(message) for message in waiting)
-    return sent, len(waiting) - sent
+    return mail.deliver_new(OutgoingMail.purpose.in_([CONFIRM_PURPOSE, REPEAT_PURPOSE]))
 
 
 def send_change_notice(signature: Signature, letter: Letter, old, new) -> bool:
