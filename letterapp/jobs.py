@@ -11,6 +11,7 @@ do the same work from the command line.
 """
 
 import importlib
+import math
 import threading
 import time
 import uuid
@@ -38,7 +39,6 @@ class JobStatus(NamedTuple):
 
 
 _thread_jobs: dict[str, JobStatus] = {}
-_passes: dict[str, bool] = {}  # a pass's function -> asked to run again
 _lock = threading.Lock()
 
 
@@ -66,38 +66,77 @@ def enqueue(func_path: str, *args) -> str:
     return job_id
 
 
-def enqueue_pass(func_path: str) -> None:
-    """Run `func_path()`, which does all the work waiting (e.g. send queued mail), soon.
+# Passes: a function that does all the work waiting (send the queued mail).
 
-    With RQ, each call is a job and a later one finds less to do. Without it, a
-    call in a request runs the pass in this worker once the response is sent: in
-    a thread, it would hold the GIL against the requests that follow (measured:
-    the letter page four times slower). Outside a request, it runs in a thread;
-    calls made while that pass runs ask for one more pass after it.
+
+def enqueue_pass(func_path: str, every: float = 0) -> None:
+    """Run `func_path()` soon; without RQ, at most once per `every` seconds in this process.
+
+    With RQ, each call is a job, and a later one finds less to do. Without it,
+    a call in a request runs the pass in this worker once the response is sent,
+    if the last one is `every` seconds old; else a later response runs it, with
+    the work of the requests between (one batch), and if none comes, a thread
+    does. In a thread while requests come in, a pass would hold the GIL against
+    them (measured: the letter page four times slower). Outside a request, the
+    pass runs in a thread at once.
     """
-    _function(func_path)
+    _function(func_path)  # a typo fails here, in the request, not later in a worker
     app: Flask = current_app._get_current_object()
     if app.config.get("REDIS_URL"):
         _queue(app).enqueue(run, func_path, job_timeout=JOB_TIMEOUT)
-        return
-    if has_request_context():
-        if func_path not in g.setdefault("job_passes", set()):
-            g.job_passes.add(func_path)
-            after_this_request(partial(_after_response, app, func_path))
-        return
-    with _lock:
-        running = func_path in _passes
-        _passes[func_path] = True
-    if not running:
-        thread = threading.Thread(
-            target=_run_passes, args=(app, func_path), name=f"job-{func_path}"
-        )
-        thread.start()
+    elif not has_request_context():
+        threading.Thread(target=_run_pass, args=(app, func_path), name=f"job-{func_path}").start()
+    elif func_path not in g.setdefault("job_passes", set()):
+        g.job_passes.add(func_path)
+        after_this_request(partial(_after_response, app, func_path, every))
 
 
-def _after_response(app: Flask, func_path: str, response: Response) -> Response:
-    response.call_on_close(partial(_run_pass, app, func_path))
+# Per app and function: when its last pass started (monotonic), whether a pass
+# was asked for since, and whether a thread watches for the worker to go idle.
+_last_pass: dict[tuple[Flask, str], float] = {}
+_waiting: set[tuple[Flask, str]] = set()
+_watched: set[tuple[Flask, str]] = set()
+
+
+def _after_response(app: Flask, func_path: str, every: float, response: Response) -> Response:
+    response.call_on_close(partial(_pass_or_wait, app, func_path, every))
     return response
+
+
+def _pass_or_wait(app: Flask, func_path: str, every: float) -> None:
+    key = (app, func_path)
+    with _lock:
+        now = time.monotonic()
+        due = now - _last_pass.get(key, -math.inf) >= every
+        if due:
+            _last_pass[key] = now
+            _waiting.discard(key)
+        else:
+            _waiting.add(key)
+            watch = key not in _watched
+            _watched.add(key)
+    if due:
+        _run_pass(app, func_path)
+    elif watch:
+        name = f"job-{func_path}"
+        threading.Thread(target=_watch, args=(app, func_path, every), name=name).start()
+
+
+def _watch(app: Flask, func_path: str, every: float) -> None:
+    """Run the pass asked for once no response has run one for two periods: the worker is idle."""
+    key = (app, func_path)
+    while True:
+        time.sleep(every)
+        with _lock:
+            if key not in _waiting:
+                _watched.discard(key)
+                return
+            idle = time.monotonic() - _last_pass[key] >= 2 * every
+            if idle:
+                _last_pass[key] = time.monotonic()
+                _waiting.discard(key)
+        if idle:
+            _run_pass(app, func_path)
 
 
 def _run_pass(app: Flask, func_path: str) -> None:
@@ -106,15 +145,6 @@ def _run_pass(app: Flask, func_path: str) -> None:
             _function(func_path)()
     except Exception:
         app.logger.exception("pass of %s failed", func_path)
-
-
-def wait_for_threads(timeout: float) -> bool:
-    """Wait for this process's job threads to end; whether they all did in time."""
-    deadline = time.monotonic() + timeout
-    for thread in threading.enumerate():
-        if thread.name.startswith("job-"):
-            thread.join(max(deadline - time.monotonic(), 0))
-    return not any(t.name.startswith("job-") for t in threading.enumerate())
 
 
 def status(job_id: str) -> JobStatus:
@@ -157,16 +187,6 @@ def _run_in_thread(app: Flask, job_id: str, func_path: str, args: tuple) -> None
         _remember(job_id, JobStatus("failed"))
     else:
         _remember(job_id, JobStatus("finished", result))
-
-
-def _run_passes(app: Flask, func_path: str) -> None:
-    while True:
-        with _lock:
-            if not _passes[func_path]:
-                del _passes[func_path]
-                return
-            _passes[func_path] = False
-        _run_pass(app, func_path)
 
 
 def _remember(job_id: str, job_status: JobStatus) -> None:

@@ -74,7 +74,8 @@ def send_confirmation(signature: Signature, letter: Letter, *, repeat: bool = Fa
 
 def start_sending() -> None:
     """Send the queued messages to signers from a background job, after this request."""
-    jobs.enqueue_pass("letterapp.signer_emails.send_queued")
+    every = current_app.config["MAIL_BATCH_SECONDS"]
+    jobs.enqueue_pass("letterapp.signer_emails.send_queued", every)
 
 
 def send_queued() -> tuple[int, int]:

@@ -83,6 +83,7 @@ def app(tmp_path, write_letter):
             "OUTBOX_DIR": str(tmp_path / "outbox"),
             "PDF_CACHE_DIR": str(tmp_path / "pdf-cache"),
             "SMTP_URL": None,  # never real email from tests, whatever the shell has
+            "MAIL_BATCH_SECONDS": 0,  # each sign-on's confirmation sent after its response
         }
     )
     with app.app_context():

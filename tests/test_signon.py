@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -295,4 +296,20 @@ def test_the_next_sign_on_sends_what_a_dead_worker_left(app, sign, smtp_server, 
     sign()
     received = sorted(m["To"] for m in smtp_server.messages)
     assert received == ["kim@example.org", "office@tjwg.example.org"]
+    assert {m.status for m in mails(app)} == {MailStatus.SENT}
+
+
+def test_confirmations_in_quick_succession_go_in_one_batch_even_if_no_request_follows(
+    app, sign, smtp_server
+):
+    app.config.update(SMTP_URL=smtp_server.url, MAIL_BATCH_SECONDS=1)
+    addresses = [f"signer{n}@example.org" for n in range(3)]
+    for address in addresses:
+        assert sign(email=address).status_code == 302
+    # At most the first went at once: the others wait for the worker to be free.
+    assert len(smtp_server.messages) <= 1
+    deadline = time.monotonic() + 15
+    while len(smtp_server.messages) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(m["To"] for m in smtp_server.messages) == addresses
     assert {m.status for m in mails(app)} == {MailStatus.SENT}
