@@ -7,7 +7,8 @@ arguments, so any process can run it. With Redis, start workers with
 
 Without Redis a job runs in a thread of the web worker that enqueued it, and
 only that process knows its status; `flask mail retry` and the other commands
-do the same work from the command line.
+do the same work from the command line. A pass (`enqueue_pass`), work that
+picks up whatever is waiting, runs after a response instead, in batches.
 """
 
 import importlib
