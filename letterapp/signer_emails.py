@@ -18,11 +18,11 @@ REPEAT_PURPOSE = "repeat"
 
 
 def queue_confirmation(signature: Signature, letter: Letter, *, repeat: bool = False) -> bool:
-    """Add the confirmation link (or, on a repeat sign-on, a note that it is recorded) to
-    the session, for `send_queued` to build and send; False if the sign-on's cap is reached.
+    """Queue the confirmation link (or, on a repeat, a note that it is recorded); False if capped.
 
-    The caller commits: with a new sign-on, in the transaction that inserts it (its
-    id must be flushed), so a stored sign-on always has its message waiting.
+    Only the text is stored, for `send_queued` to build and send. The caller
+    commits: with a new sign-on, in the transaction that inserts it (its id must be
+    flushed), so a stored sign-on always has its message waiting.
     """
     if signature.messages_sent >= MAX_MESSAGES:
         current_app.logger.warning("message cap reached for sign-on %s", signature.id)
