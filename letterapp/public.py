@@ -14,6 +14,8 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from . import delivery, revisions, signatures, states
@@ -26,7 +28,7 @@ from .markup import render_body
 from .models import AuditEntry, Kind, Signature, Status
 from .pdf import PDFError
 from .pdfcache import get_pdf
-from .signer_emails import send_confirmation
+from .signer_emails import queue_confirmation, send_confirmation, start_sending
 from .tokens import CONFIRM, MANAGE, TokenError, read_token
 
 bp = Blueprint("public", __name__)
@@ -63,29 +65,57 @@ def index():
 @limiter.limit(SIGN_ON_PER_EMAIL, key_func=by_submitted_email("sign-on"), methods=["POST"])
 def letter(slug: str):
     letter = get_letter(slug)
+    if request.method == "GET":
+        return letter_page(letter)
     form = SignOnForm()
-    status = 200
-    if request.method == "POST":
-        if not letter.is_open():
-            status = 403
-        elif form.validate_on_submit():
-            if form.homepage.data:
-                current_app.logger.info("honeypot filled on %s: sign-on dropped", slug)
-            else:
-                sign_on(letter, form)
-            return redirect(url_for(".signed", slug=slug))
+    status = 400
+    if not letter.is_open():
+        status = 403
+    elif form.validate_on_submit():
+        if form.homepage.data:
+            current_app.logger.info("honeypot filled on %s: sign-on dropped", slug)
         else:
-            status = 400
+            sign_on(letter, form)
+        return redirect(url_for(".signed", slug=slug))
+    return letter_page(letter, form), status
+
+
+def letter_page(letter: Letter, form: SignOnForm | None = None) -> str:
+    """The letter with its sign-on form: `form` as submitted, or an empty one.
+
+    A visitor's first view (an empty form, no messages, not logged in) differs
+    from the next visitor's only by the CSRF token, so each worker renders it
+    once while the letter, its count, its day and its delivery stay the same,
+    and puts each visitor's token in.
+    """
     text = in_current_language(letter)
+    count = signatures.count_approved(letter.slug)
+    delivered = delivery.delivered(letter.slug)
+    context = {"letter": text, "count": count, "today": letter.today(), "delivered": delivered}
+    if form or "_flashes" in session or current_user.is_authenticated:
+        return _render_letter_page(form or SignOnForm(), **context)
+    key = (
+        count,
+        context["today"],
+        delivered.sent_at if delivered else None,
+        letter.is_open(),
+        request.script_root,
+    )
+    token = generate_csrf()  # the form's token: the same throughout a request
+    pages = current_app.extensions.setdefault("letterapp_letter_pages", {})
+    language = current_language()  # the words around the letter follow it too
+    cached = pages.get((letter.slug, language))
+    if cached and cached[0] is text and cached[1] == key:
+        return cached[3].replace(cached[2], token)
+    html = _render_letter_page(SignOnForm(), **context)
+    pages[letter.slug, language] = (text, key, token, html)
+    return html
+
+
+def _render_letter_page(form: SignOnForm, letter: Letter, **context) -> str:
     return render_template(
-        "public/letter.html",
-        letter=text,
-        body=render_body(text.body),
-        form=form,
-        count=signatures.count_approved(slug),
-        today=letter.today(),
-        delivered=delivery.delivered(slug),
-    ), status
+        "public/letter.html", letter=letter, body=render_body(letter.body), form=form, **context
+    )
 
 
 @bp.route("/letters/<slug:slug>/preview/<token>")
@@ -107,20 +137,37 @@ def sign_on(letter: Letter, form: SignOnForm) -> None:
     """Store a sign-on and email its signer; a repeat gets the same page and an email saying so.
 
     The page never tells whether an address has signed: only its owner learns it.
+    The sign-on and its confirmation are stored in one transaction; a job sends it.
     """
     signer = form.signer()
-    signer["revision_number"] = revisions.current(letter).number
+    organisation = signer["kind"] == Kind.ORGANIZATION
+    signer["authorised"] = bool(form.authorised.data) and organisation
+    signer["updates_opt_in"] = bool(form.updates_opt_in.data)
+    signer["revision_number"] = revision_number(letter)
     signer["language"] = current_language()
     signature = signatures.add_signature(letter.slug, signer)
-    repeat = signature is None
-    if repeat:
-        signature = signatures.find_same_signer(letter.slug, signer)
+    if signature is None:
+        send_confirmation(signatures.find_same_signer(letter.slug, signer), letter, repeat=True)
     else:
-        signature.authorised = form.authorised.data and signature.kind == Kind.ORGANIZATION
-        signature.updates_opt_in = form.updates_opt_in.data
+        queue_confirmation(signature, letter)
         db.session.commit()
-    send_confirmation(signature, letter, repeat=repeat)
+        start_sending()
     session["signed"] = {"slug": letter.slug, "email": signer["email"]}
+
+
+def revision_number(letter: Letter) -> int:
+    """The number of the letter's current revision, looked up once per version of its file.
+
+    `load_letter` gives the same Letter while the file is unchanged, and the
+    revision of an unchanged file stays the same.
+    """
+    cached = current_app.extensions.setdefault("letterapp_revision_numbers", {})
+    found = cached.get(letter.slug)
+    if found and found[0] is letter:
+        return found[1]
+    number = revisions.current(letter).number
+    cached[letter.slug] = (letter, number)
+    return number
 
 
 @bp.route("/letters/<slug:slug>/signed")

@@ -34,16 +34,17 @@ def new_signature(
     )
 
 
-def add_signature(slug: str, signer: dict[str, str]) -> Signature | None:
-    """Store a pending sign-on; return None if the same signer is already recorded.
+def add_signature(slug: str, signer: dict) -> Signature | None:
+    """Insert a pending sign-on; return None (and roll back) if the same signer is recorded.
 
     The insert comes first and the unique constraint decides, so two workers
-    racing with the same sign-on can never both store it.
+    racing with the same sign-on can never both store it. The caller commits,
+    with what belongs to the sign-on (its confirmation) in the same transaction.
     """
     signature = new_signature(slug, signer)
     db.session.add(signature)
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         return None
@@ -93,12 +94,16 @@ def approved_names(letter: Letter, as_of: date) -> list[str]:
     return [name_in_letter(s, letter) for s in approved(letter, as_of)]
 
 
+# Built once: the letter page asks on every view, and building costs more than the query.
+_COUNT_APPROVED = (
+    sa.select(sa.func.count())
+    .select_from(Signature)
+    .where(Signature.letter_slug == sa.bindparam("slug"), Signature.status == Status.APPROVED)
+)
+
+
 def count_approved(slug: str) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Signature)
-        .where(Signature.letter_slug == slug, Signature.status == Status.APPROVED)
-    )
+    return db.session.scalar(_COUNT_APPROVED, {"slug": slug})
 
 
 def set_status(

@@ -1,4 +1,6 @@
-"""Messages to signers: the confirmation link, and what happens on a repeat sign-on.
+"""Messages to signers: the confirmation link, a repeat sign-on, a changed text.
+
+Confirmations are queued with the sign-on and sent by a job after the response.
 
 Each is written in the language the signer read the letter in (Signature.language).
 """
@@ -9,14 +11,17 @@ from flask import current_app, render_template, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from . import mail
+from . import jobs, mail
 from .db import db
 from .letters import Letter, translate
-from .models import Signature, Status, utcnow
+from .models import OutgoingMail, Signature, Status, utcnow
 from .revisions import changed_paragraphs
 from .tokens import CONFIRM, MANAGE, make_token
 
 MAX_MESSAGES = 5  # per sign-on, so the form cannot be used to flood someone's inbox
+# What this module sends; a pass sends what is queued with these purposes and never tried.
+CONFIRM_PURPOSE = "confirm"
+REPEAT_PURPOSE = "repeat"
 
 
 def _language(signature: Signature, letter: Letter) -> dict:
@@ -30,13 +35,17 @@ def _in_signers_language(signature: Signature, letter: Letter):
     return force_locale((signature.language or letter.language).replace("-", "_"))
 
 
-def send_confirmation(signature: Signature, letter: Letter, *, repeat: bool = False) -> bool:
-    """Email the confirmation link (or, on a repeat sign-on, say it is recorded); False if capped."""
+def queue_confirmation(signature: Signature, letter: Letter, *, repeat: bool = False) -> bool:
+    """Queue the confirmation link (or, on a repeat, a note that it is recorded); False if capped.
+
+    Only the text is stored, for `send_queued` to build and send. The caller
+    commits: with a new sign-on, in the transaction that inserts it (its id must be
+    flushed), so a stored sign-on always has its message waiting.
+    """
     if signature.messages_sent >= MAX_MESSAGES:
         current_app.logger.warning("message cap reached for sign-on %s", signature.id)
         return False
     signature.messages_sent += 1
-    db.session.commit()
     waiting = signature.status == Status.PENDING
     days = current_app.config["CONFIRM_DAYS"]
     lang = _language(signature, letter)
@@ -69,15 +78,39 @@ def send_confirmation(signature: Signature, letter: Letter, *, repeat: bool = Fa
             subject = _("Your sign-on: %(title)s", title=title)
         else:
             subject = _("Confirm your sign-on: %(title)s", title=title)
-    mail.send_mail(
+    mail.queue_later(
         to=signature.email,
         subject=subject[:250],
         text=text,
-        purpose="confirm",
+        purpose=REPEAT_PURPOSE if repeat else CONFIRM_PURPOSE,
         letter_slug=letter.slug,
         signature_id=signature.id,
     )
     return True
+
+
+def send_confirmation(signature: Signature, letter: Letter, *, repeat: bool = False) -> bool:
+    """Queue the confirmation (see `queue_confirmation`), commit, and send it from a job."""
+    queued = queue_confirmation(signature, letter, repeat=repeat)
+    db.session.commit()
+    if queued:
+        start_sending()
+    return queued
+
+
+def start_sending() -> None:
+    """Send the queued messages to signers from a background job, after this request."""
+    every = current_app.config["MAIL_BATCH_SECONDS"]
+    jobs.enqueue_pass("letterapp.signer_emails.send_queued", every)
+
+
+def send_queued() -> tuple[int, int]:
+    """Build and send the messages to signers queued and never tried; (sent, failed).
+
+    The job after each sign-on; what a dead process left is sent by the next pass
+    or by `flask mail retry`. Failed messages wait for that command or the outbox page.
+    """
+    return mail.deliver_new(OutgoingMail.purpose.in_([CONFIRM_PURPOSE, REPEAT_PURPOSE]))
 
 
 def send_change_notice(signature: Signature, letter: Letter, old, new) -> bool:

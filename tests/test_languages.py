@@ -241,7 +241,7 @@ def test_a_korean_signer_gets_korean_mail_and_joins_the_one_list(app, client, ko
     app.config["SMTP_URL"] = smtp_server.url
     page = korean_page(client)
     response = client.post(
-        "/letters/test-letter", data={**signer(), "csrf_token": csrf_token(page)}
+        "/letters/test-letter", data={**signer(), "csrf_token": csrf_token(page)}, buffered=True
     )
     assert response.status_code == 302
     signed = client.get(response.headers["Location"]).text
@@ -269,6 +269,7 @@ def test_a_korean_signer_gets_korean_mail_and_joins_the_one_list(app, client, ko
         "/letters/test-letter",
         data={**signer(name="Asia Justice Network", acronym="AJN", email="a@ajn.example.org"),
               "csrf_token": csrf_token(page)},
+        buffered=True,  # the confirmation is sent once the response is closed
     )  # fmt: skip
     assert smtp_server.messages[1]["Subject"] == f"Confirm your sign-on: {EN_TITLE}"
     with app.app_context():

@@ -221,3 +221,35 @@ def test_pdf_download(client, sign, runner):
     assert response.mimetype == "application/pdf"
     assert response.data.startswith(b"%PDF")
     assert 'filename="test-letter-' in response.headers["Content-Disposition"]
+
+
+def test_each_visitor_gets_the_page_with_their_own_token(app):
+    # The second page comes from the worker's cache, with the second visitor's token.
+    visitors = [app.test_client(), app.test_client()]
+    pages = [visitor.get("/letters/test-letter").text for visitor in visitors]
+    tokens = [csrf_token(page) for page in pages]
+    assert tokens[0] != tokens[1]
+    assert pages[0].replace(tokens[0], "") == pages[1].replace(tokens[1], "")
+    swapped = {**SIGNER, "csrf_token": tokens[1]}
+    assert visitors[0].post("/letters/test-letter", data=swapped).status_code == 400
+    for visitor, token, email in zip(
+        visitors, tokens, ["a@example.org", "b@example.org"], strict=True
+    ):
+        data = {**SIGNER, "email": email, "csrf_token": token}
+        assert visitor.post("/letters/test-letter", data=data).status_code == 302
+    assert [s.email for s in stored(app)] == ["a@example.org", "b@example.org"]
+
+
+def test_the_page_a_coordinator_sees_is_never_shown_to_visitors(app, client, coordinator):
+    visitor = app.test_client()
+    assert "Log out" not in visitor.get("/letters/test-letter").text
+    assert "Log out" in client.get("/letters/test-letter").text
+    assert "Log out" not in visitor.get("/letters/test-letter").text
+
+
+def test_a_sign_on_records_the_text_on_disk_when_it_changes(app, sign, write_letter):
+    sign(email="a@example.org")
+    write_letter(replace={"We ask for an update.": "We demand an answer, please."})
+    sign(email="b@example.org")
+    sign(email="c@example.org")
+    assert [s.revision_number for s in stored(app)] == [1, 2, 2]

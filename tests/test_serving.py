@@ -387,6 +387,10 @@ def test_gunicorn_serves_the_procfile_and_logs_one_line_per_request_without_pers
         )
     except urllib.error.HTTPError as error:
         assert error.code == 302
+    # The confirmation is sent once the response is: wait for it.
+    deadline = time.monotonic() + 10
+    while not list((tmp_path / "outbox").glob("*.eml")) and time.monotonic() < deadline:
+        time.sleep(0.05)
     [message] = (tmp_path / "outbox").glob("*.eml")
     text = email.message_from_bytes(message.read_bytes(), policy=email.policy.default)
     manage_link = re.search(r"http://\S+/signon/\S+", text.get_body().get_content()).group()

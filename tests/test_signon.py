@@ -2,7 +2,11 @@
 
 import email
 import email.policy
+import os
 import re
+import subprocess
+import sys
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -10,7 +14,7 @@ import sqlalchemy as sa
 from letterapp.db import db
 from letterapp.models import AuditEntry, MailStatus, OutgoingMail, Signature, Status
 
-from .conftest import csrf_token
+from .conftest import PROJECT, SIGNER, csrf_token
 
 LINK = re.compile(r"http://localhost(/letters/test-letter/(?:confirm|signon)/[\w.-]+)")
 
@@ -191,3 +195,121 @@ def test_mail_failure_never_loses_the_sign_on(app, client, sign):
     assert only_signature(app).status == Status.PENDING
     [message] = mails(app)
     assert message.status == MailStatus.FAILED and message.last_error
+
+
+def write_transactions(app, action) -> list[list[str]]:
+    """The statements that wrote, per transaction, while `action()` ran."""
+    transactions: list[list[str]] = [[]]
+
+    def statement(conn, cursor, sql, parameters, context, executemany):
+        transactions[-1].append(" ".join(sql.split()[:3]))
+
+    def commit(conn):
+        transactions.append([])
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    sa.event.listen(engine, "commit", commit)
+    try:
+        action()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", statement)
+        sa.event.remove(engine, "commit", commit)
+    writes = ("INSERT", "UPDATE", "DELETE")
+    return [t for t in transactions if any(s.startswith(writes) for s in t)]
+
+
+def test_sign_on_stores_its_confirmation_in_one_transaction_and_sends_it_after(app, client, sign):
+    sign(email="first@example.org")  # the letter's first sign-on records its revision too
+    page = client.get("/letters/test-letter")
+    data = {**SIGNER, "csrf_token": csrf_token(page.text)}
+    responses = []
+    [transaction] = write_transactions(
+        app, lambda: responses.append(client.post("/letters/test-letter", data=data))
+    )
+    assert any(s.startswith("INSERT INTO signature") for s in transaction)
+    assert any(s.startswith("INSERT INTO outgoing_mail") for s in transaction)
+    message = mails(app)[-1]
+    assert message.status == MailStatus.QUEUED and message.attempts == 0
+    # The message is built and sent once the response is (the test client closes it here):
+    # one transaction claims it, one records it.
+    assert len(write_transactions(app, responses[0].close)) == 2
+    message = mails(app)[-1]
+    assert message.status == MailStatus.SENT and message.recipient == SIGNER["email"]
+    assert message.subject.startswith("Confirm your sign-on") and "/confirm/" in message.raw
+    signature = db_rows(app)[-1]
+    assert signature.authorised and signature.messages_sent == 1
+
+
+# A web worker that dies after storing a sign-on, before its confirmation is sent.
+DIES_AFTER_SIGN_ON = """
+import os, re, sys
+from letterapp import create_app
+client = create_app().test_client()
+page = client.get("/letters/test-letter").text
+token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+fields = dict(kind="individual", name="Kim Example", email="kim@example.org", consent="y")
+response = client.post("/letters/test-letter", data={**fields, "csrf_token": token})
+os._exit(0 if response.status_code == 302 else 1)  # no response closed, no job run
+"""
+
+
+def sign_on_and_die(app, smtp_server, tmp_path) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "LETTERS_DIR": app.config["LETTERS_DIR"],
+        "OUTBOX_DIR": app.config["OUTBOX_DIR"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "SMTP_URL": smtp_server.url,
+        "RATELIMIT_ENABLED": "false",
+    }
+    subprocess.run(
+        [sys.executable, "-c", DIES_AFTER_SIGN_ON], env=env, cwd=PROJECT, check=True, timeout=60
+    )
+    assert smtp_server.messages == []
+    [message] = mails(app)
+    assert message.status == MailStatus.QUEUED and message.recipient == "kim@example.org"
+
+
+def test_a_confirmation_left_by_a_dead_worker_is_sent_by_mail_retry(
+    app, client, runner, smtp_server, tmp_path
+):
+    sign_on_and_die(app, smtp_server, tmp_path)
+    app.config["SMTP_URL"] = smtp_server.url
+    result = runner.invoke(args=["mail", "retry"])
+    assert result.exit_code == 0 and "sent 1 message(s); 0 still failing" in result.output
+    [received] = smtp_server.messages
+    assert received["To"] == "kim@example.org"
+    assert received["Subject"].startswith("Confirm your sign-on")
+    confirm = LINK.search(received.get_body(("plain",)).get_content()).group(1)
+    assert press(client, confirm).status_code == 302
+    assert only_signature(app).status == Status.CONFIRMED
+    assert runner.invoke(args=["mail", "retry"]).output.startswith("sent 0 message(s)")
+    assert len(smtp_server.messages) == 1
+
+
+def test_the_next_sign_on_sends_what_a_dead_worker_left(app, sign, smtp_server, tmp_path):
+    sign_on_and_die(app, smtp_server, tmp_path)
+    app.config["SMTP_URL"] = smtp_server.url
+    sign()
+    received = sorted(m["To"] for m in smtp_server.messages)
+    assert received == ["kim@example.org", "office@tjwg.example.org"]
+    assert {m.status for m in mails(app)} == {MailStatus.SENT}
+
+
+def test_confirmations_in_quick_succession_go_in_one_batch_even_if_no_request_follows(
+    app, sign, smtp_server
+):
+    app.config.update(SMTP_URL=smtp_server.url, MAIL_BATCH_SECONDS=1)
+    addresses = [f"signer{n}@example.org" for n in range(3)]
+    for address in addresses:
+        assert sign(email=address).status_code == 302
+    # At most the first went at once: the others wait for the worker to be free.
+    assert len(smtp_server.messages) <= 1
+    deadline = time.monotonic() + 15
+    while {m.status for m in mails(app)} != {MailStatus.SENT} and time.monotonic() < deadline:
+        time.sleep(0.05)  # the outcomes are recorded once the whole batch is sent
+    assert {m.status for m in mails(app)} == {MailStatus.SENT}
+    assert sorted(m["To"] for m in smtp_server.messages) == addresses
