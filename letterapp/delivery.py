@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, render_template, url_for
+from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,10 +34,11 @@ from sqlalchemy.orm import Session
 from . import mail
 from . import signatures as store
 from .db import db
-from .letters import RECIPIENT_KINDS, Letter, Recipients
+from .letters import RECIPIENT_KINDS, Letter, Recipients, translate
 from .markup import render_message, sanitise
 from .models import LetterRecord, MailStatus, OutgoingMail, Signature, utcnow
 from .pdf import PDFError, render_pdf
+from .signer_emails import in_signers_language, link_language
 
 DELIVERY = "delivery"  # OutgoingMail.purpose of the letter to its addressees
 NOTIFY = "notify"  # and of the message to each signatory
@@ -567,26 +569,26 @@ def _queue_word(
     """Queue one message to each signatory, to their address alone; return the records' ids."""
     if not signatories:
         return []
-    links = {
-        "letter_url": public_url("public.letter", slug=letter.slug),
-        "pdf_url": public_url("public.pdf", slug=letter.slug),
-    }
     attachments = [(record.sent_pdf_name, "application/pdf", record.sent_pdf)] if attach else []
     queued = []
     for signature in signatories:
-        text = render_template(
-            "email/delivered.txt",
-            letter=letter,
-            record=record,
-            signature=signature,
-            name=store.name_in_letter(signature, letter),
-            sent_on=sent_on(letter, record),
-            attached=attach,
-            **links,
-        )
+        lang = link_language(signature, letter)
+        with in_signers_language(signature, letter):
+            text = render_template(
+                "email/delivered.txt",
+                letter=translate(letter, lang.get("lang")),
+                record=record,
+                signature=signature,
+                name=store.name_in_letter(signature, letter),
+                sent_on=sent_on(letter, record),
+                attached=attach,
+                letter_url=public_url("public.letter", slug=letter.slug, **lang),
+                pdf_url=public_url("public.pdf", slug=letter.slug, **lang),
+            )
+            subject = _("Delivered: %(title)s", title=translate(letter, lang.get("lang")).title)
         row = mail.queue_mail(
             to=signature.email,
-            subject=f"Delivered: {letter.title}"[:300],
+            subject=subject[:300],
             text=text,
             purpose=NOTIFY,
             letter_slug=letter.slug,

@@ -24,13 +24,13 @@ CONFIRM_PURPOSE = "confirm"
 REPEAT_PURPOSE = "repeat"
 
 
-def _language(signature: Signature, letter: Letter) -> dict:
+def link_language(signature: Signature, letter: Letter) -> dict:
     """The signer's language, as a `lang` link argument when it is not the letter's own."""
     language = signature.language or letter.language
     return {} if language == letter.language else {"lang": language}
 
 
-def _in_signers_language(signature: Signature, letter: Letter):
+def in_signers_language(signature: Signature, letter: Letter):
     """A context where gettext speaks the signer's language."""
     return force_locale((signature.language or letter.language).replace("-", "_"))
 
@@ -48,8 +48,8 @@ def queue_confirmation(signature: Signature, letter: Letter, *, repeat: bool = F
     signature.messages_sent += 1
     waiting = signature.status == Status.PENDING
     days = current_app.config["CONFIRM_DAYS"]
-    lang = _language(signature, letter)
-    with _in_signers_language(signature, letter):
+    lang = link_language(signature, letter)
+    with in_signers_language(signature, letter):
         text = render_template(
             "email/confirm.txt",
             letter=translate(letter, lang.get("lang")),
@@ -119,8 +119,8 @@ def send_change_notice(signature: Signature, letter: Letter, old, new) -> bool:
         return False
     signature.messages_sent += 1
     db.session.commit()
-    lang = _language(signature, letter)
-    with _in_signers_language(signature, letter):
+    lang = link_language(signature, letter)
+    with in_signers_language(signature, letter):
         # The changes are those of the original text: revisions follow the letter's own file.
         text = render_template(
             "email/changed.txt",

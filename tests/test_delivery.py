@@ -16,10 +16,11 @@ from pypdf import PdfReader
 from letterapp import delivery, letter_date
 from letterapp.db import db
 from letterapp.letters import LetterError, load_letter
-from letterapp.models import LetterRecord, MailStatus, OutgoingMail
+from letterapp.models import LetterRecord, MailStatus, OutgoingMail, Signature
 
 from .conftest import csrf_token
 from .fixtures_smtp import free_port
+from .test_languages import EN_TITLE, KO_LETTER, KO_TITLE
 
 SLUG = "test-letter"
 BASE = f"/manage/letters/{SLUG}"
@@ -547,6 +548,29 @@ def test_notify_sends_one_message_per_signatory(app, runner, smtp, sign):
     again = runner.invoke(args=["letter", "notify", SLUG, "--yes"])
     assert again.exit_code == 0 and "nothing to send" in again.output
     assert len(smtp.messages) == 2 and len(records(app, "notify")) == 2
+
+
+def test_each_signatory_is_told_in_their_own_language(app, runner, smtp, write_letter):
+    write_letter("test-letter.ko", KO_LETTER)
+    with app.app_context():
+        minji = db.session.scalar(sa.select(Signature).filter_by(email="minji@example.org"))
+        minji.language = "ko"
+        db.session.commit()
+    app.config["PUBLIC_URL"] = "https://letters.example.org"
+    assert runner.invoke(args=["letter", "send", SLUG, "--yes"]).exit_code == 0
+    smtp.messages.clear()
+    assert runner.invoke(args=["letter", "notify", SLUG, "--yes"]).exit_code == 0
+
+    by_address = {m.rcpt_tos: m for m in smtp.messages}
+    korean = by_address["minji@example.org",]
+    assert korean["Subject"] == f"전달 완료: {KO_TITLE}"
+    text = korean.get_body(("plain",)).get_content()
+    day = letter_date(letter(app).today(), load_letter(app.config["LETTERS_DIR"], SLUG, "ko"))
+    assert f"{day}에 다음 수신인에게 전달되었습니다:" in text and KO_TITLE in text
+    assert f"https://letters.example.org/letters/{SLUG}?lang=ko" in text
+    english = by_address["office@tjwg.example.org",]
+    assert english["Subject"] == f"Delivered: {EN_TITLE}"
+    assert "was delivered on" in english.get_body(("plain",)).get_content()
 
 
 def test_notify_can_attach_the_pdf(app, runner, smtp):
