@@ -19,7 +19,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import IntegrityError
 from wtforms.fields.choices import SelectChoice
 
-from . import delivering, editing, jobs, revisions
+from . import delivering, editing, exports, jobs, revisions
 from . import signatures as store
 from .auth import letters_of, require_role
 from .csvfiles import read_signatories, write_signatories
@@ -36,7 +36,6 @@ from .forms import (
 from .letters import Letter, LetterError, load_letter, translate
 from .models import AuditEntry, MailStatus, OutgoingMail, Role, Signature, Status
 from .pdf import PDFError
-from .pdfcache import get_pdf
 from .workspace import actor, attachment, get_letter, page_image
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
@@ -274,16 +273,14 @@ def export_options(letter: Letter) -> ExportForm:
     return form
 
 
-def export_pdf_bytes(letter: Letter, form: ExportForm) -> bytes:
+def export_pdf_bytes(letter: Letter, form: ExportForm) -> bytes | None:
+    """The PDF as the form asks; None while a background job makes it (exports)."""
     # The preview images and the download of one export share one render (pdfcache).
-    names = store.approved_names(letter, form.as_of.data)
-    return get_pdf(
-        translate(letter, form.language.data),
-        names,
-        as_of=form.as_of.data,
-        notes=form.notes.data,
-        paper=form.paper.data,
-    )
+    return exports.pdf_or_start(translate(letter, form.language.data), **export_choices(form))
+
+
+def export_choices(form: ExportForm) -> dict:
+    return {"as_of": form.as_of.data, "notes": form.notes.data, "paper": form.paper.data}
 
 
 @bp.get("/letters/<slug:slug>/pdf")
@@ -291,25 +288,30 @@ def export(slug: str):
     letter = get_letter(slug)
     form = export_options(letter)
     if request.args and not form.validate():
-        return export_page(letter, form, problem=None)
-    problem = None
+        return export_page(letter, form)
+    if not (request.args.get("download") or request.args.get("preview")):
+        return export_page(letter, form)
+    if request.args.get("retry"):
+        exports.forget_failure(translate(letter, form.language.data), **export_choices(form))
+    try:
+        data = export_pdf_bytes(letter, form)
+    except PDFError as error:
+        return export_page(letter, form, problem=str(error))
+    if data is None:
+        return export_page(letter, form, preparing=True)
     if request.args.get("download"):
-        try:
-            data = export_pdf_bytes(letter, form)
-        except PDFError as error:
-            problem = str(error)
-        else:
-            language = f"{form.language.data}-" if form.language.data else ""
-            filename = f"{slug}-{language}{form.as_of.data.isoformat()}.pdf"
-            return attachment(data, "application/pdf", filename)
-    return export_page(letter, form, problem)
+        language = f"{form.language.data}-" if form.language.data else ""
+        filename = f"{slug}-{language}{form.as_of.data.isoformat()}.pdf"
+        return attachment(data, "application/pdf", filename)
+    return export_page(letter, form, ready=True)
 
 
-def export_page(letter: Letter, form: ExportForm, problem: str | None):
+def export_page(letter: Letter, form: ExportForm, **state):
     # Warn while signers of superseded text have not re-confirmed.
     stale = revisions.needs_reconfirmation(letter.slug)
+    asked = {k: v for k, v in request.args.items() if k != "retry"}
     return render_template(
-        "manage/export.html", letter=letter, form=form, problem=problem, stale=stale
+        "manage/export.html", letter=letter, form=form, stale=stale, asked=asked, **state
     )
 
 
@@ -323,6 +325,8 @@ def preview(slug: str, page: int):
         data = export_pdf_bytes(letter, form)
     except PDFError:
         abort(404)
+    if data is None:
+        abort(404)  # the export page shows the images once the PDF is ready
     return Response(page_image(data, page), mimetype="image/png")
 
 

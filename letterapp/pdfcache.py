@@ -63,6 +63,7 @@ def _code_version() -> str:
 def cache_key(letter: Letter, names: list[str], *, as_of: date, notes: str, paper: str) -> str:
     fields = dataclasses.asdict(letter)
     fields["path"] = letter.slug  # where the file lives does not change the PDF
+    del fields["closes"]  # nor when sign-on closes (closing by hand changes it)
     payload = json.dumps(
         [_code_version(), fields, list(names), as_of.isoformat(), notes, paper],
         default=str,
@@ -90,7 +91,10 @@ def get_pdf(
     notes: str = "endnotes",
     paper: str = "a4",
 ) -> bytes:
-    """The PDF from the cache, or rendered (pdf.render_pdf) and stored; PDFError as render_pdf."""
+    """The PDF from the cache, or rendered (pdf.render_pdf) and stored; PDFError as render_pdf.
+
+    A failed render is remembered beside the cache (`<key>.error`) for `lookup`.
+    """
     key = cache_key(letter, names, as_of=as_of, notes=notes, paper=paper)
     folder = cache_dir()
     path = folder / f"{key}.pdf"
@@ -104,17 +108,56 @@ def get_pdf(
         try:
             if (data := _read(path)) is not None:
                 return data
-            data = pdf.render_pdf(
-                letter, names, as_of=as_of, notes=notes, paper=paper, parts=PartCache(folder)
-            )
             try:
-                _write(path, data)
-                _evict(folder, max_bytes(), keep=path)
-            except OSError as error:  # a full disk costs the cache, not the download
-                log.error("could not keep the PDF in %s: %s", folder, error)
+                data = pdf.render_pdf(
+                    letter, names, as_of=as_of, notes=notes, paper=paper, parts=PartCache(folder)
+                )
+            except pdf.PDFError as error:
+                _keep(folder / f"{key}.error", str(error).encode())
+                raise
+            _unlink(folder / f"{key}.error")
+            _keep(path, data)
+            _evict(folder, max_bytes(), keep=path)
             return data
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def lookup(letter: Letter, names: list[str], **options) -> bytes | None:
+    """The cached PDF, or None; PDFError if its last render failed."""
+    path = cache_dir() / f"{cache_key(letter, names, **options)}.pdf"
+    if (data := _read(path)) is not None:
+        return data
+    try:
+        message = path.with_suffix(".error").read_text()
+    except FileNotFoundError:
+        return None
+    raise pdf.PDFError(message)
+
+
+def claim_job(letter: Letter, names: list[str], **options) -> bool:
+    """True for the first caller to ask for a render job of this PDF in the last few minutes.
+
+    The waiting page reloads every few seconds; this keeps it from starting a
+    job each time (a lost job is started again once its claim is stale).
+    """
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    claim = folder / f"{cache_key(letter, names, **options)}.job"
+    try:
+        if claim.stat().st_mtime > time.time() - pdf.limits()[0]:
+            return False
+    except FileNotFoundError:
+        pass
+    claim.touch()
+    return True
+
+
+def forget_failure(letter: Letter, names: list[str], **options) -> None:
+    """Let the next `lookup` start the render again."""
+    key = cache_key(letter, names, **options)
+    _unlink(cache_dir() / f"{key}.error")
+    _unlink(cache_dir() / f"{key}.job")
 
 
 class PartCache:
@@ -131,10 +174,7 @@ class PartCache:
         return _read(self.path(html))
 
     def put(self, html: str, data: bytes) -> None:
-        try:
-            _write(self.path(html), data)
-        except OSError as error:
-            log.error("could not keep a PDF part in %s: %s", self.folder, error)
+        _keep(self.path(html), data)
 
 
 def _read(path: Path) -> bytes | None:
@@ -147,6 +187,14 @@ def _read(path: Path) -> bytes | None:
     except OSError:
         pass
     return data
+
+
+def _keep(path: Path, data: bytes) -> None:
+    """Write to the cache; a full disk costs the cache, not the download."""
+    try:
+        _write(path, data)
+    except OSError as error:
+        log.error("could not keep %s: %s", path, error)
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -163,12 +211,13 @@ def _write(path: Path, data: bytes) -> None:
 
 def _evict(folder: Path, limit: int, keep: Path | None = None) -> None:
     """Remove the least recently used PDFs until the folder is under `limit` bytes."""
-    for path in folder.glob("*.lock"):  # one small file per key once rendered
-        try:
-            if path.stat().st_mtime < time.time() - 3600:
-                path.unlink()
-        except FileNotFoundError:
-            pass
+    for pattern in ("*.lock", "*.job", "*.error"):  # small files, one per key
+        for path in folder.glob(pattern):
+            try:
+                if path.stat().st_mtime < time.time() - 3600:
+                    path.unlink()
+            except FileNotFoundError:
+                pass
     entries = []
     for path in folder.glob("*.pdf"):
         try:

@@ -18,7 +18,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from . import delivery, revisions, signatures, states
+from . import delivery, exports, revisions, signatures, states
 from .db import db
 from .forms import ButtonForm, CorrectionForm, ResendForm, SignOnForm
 from .i18n import current_language, in_current_language
@@ -27,7 +27,6 @@ from .limits import SIGN_ON, SIGN_ON_PER_EMAIL, by_submitted_email, limiter
 from .markup import render_body
 from .models import AuditEntry, Kind, Signature, Status
 from .pdf import PDFError
-from .pdfcache import get_pdf
 from .signer_emails import queue_confirmation, send_confirmation, start_sending
 from .tokens import CONFIRM, MANAGE, TokenError, read_token
 
@@ -349,10 +348,13 @@ def pdf(slug: str):
         }
     as_of = letter.today()
     try:
-        data = get_pdf(letter, signatures.approved_names(letter, as_of), as_of=as_of)
+        data = exports.pdf_or_start(letter, as_of=as_of)
     except PDFError as error:
         current_app.logger.error("PDF of %s cannot be made: %s", slug, error)
         return render_template("public/pdf_error.html", letter=letter), 503
+    if data is None:
+        page = render_template("public/pdf_preparing.html", letter=letter)
+        return page, 202, {"Retry-After": "3", "Cache-Control": "no-store"}
     language = "" if letter is original else f"{letter.language}-"
     filename = f"{slug}-{language}{as_of.isoformat()}.pdf"
     return data, {
