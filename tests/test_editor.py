@@ -250,7 +250,16 @@ def test_a_new_letter_is_written_by_the_one_serialiser(app, client, coordinator)
     assert client.get("/manage/letters/fresh/edit").status_code == 200
 
 
-def test_the_preview_follows_typing_without_a_reload(live, browser, make_coordinator):  # noqa: F811
+# Keeps each text the PDF preview's status line shows, however briefly.
+STATUS_RECORDER = """() => {
+  window.pdfStatuses = [];
+  const status = document.getElementById("pdf-status");
+  new MutationObserver(() => window.pdfStatuses.push(status.textContent))
+    .observe(status, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def test_the_previews_update_without_a_reload(live, browser, make_coordinator):  # noqa: F811
     make_coordinator()
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{live}/manage/login")
@@ -273,6 +282,29 @@ def test_the_preview_follows_typing_without_a_reload(live, browser, make_coordin
     page.locator("summary").click()  # the heading fields are folded away at first
     page.get_by_label("Title").fill("A title typed live")
     expect(preview.locator("h1.title")).to_have_text("A title typed live")
-    assert page.evaluate("window.notReloaded") is True
-    if shot := os.environ.get("EDITOR_SCREENSHOT"):  # to look at the page by eye
+    # The PDF button draws the pages in place, with a "Rendering…" state meanwhile.
+    body.type("[^new]: The note typed in Chromium.\n")
+    expect(page.locator("#preview-checks")).to_have_text("No problems found.")
+    pdf = page.locator("#pdf-preview")
+    expect(pdf).to_be_hidden()
+    page.evaluate(STATUS_RECORDER)
+    page.get_by_role("button", name="PDF preview").click()
+    expect(pdf.get_by_role("img", name="Page 1 of the PDF")).to_be_visible(timeout=30_000)
+    width = pdf.locator("img").first.evaluate("image => image.naturalWidth")
+    assert width > 300  # a decoded PNG, not a broken image
+    expect(page.locator("#pdf-status")).to_contain_text("not saved")
+    assert page.evaluate("window.pdfStatuses")[0] == "Rendering…"
+    shot = os.environ.get("EDITOR_SCREENSHOT")  # to look at the page by eye
+    if shot:
         page.screenshot(path=shot, full_page=True)
+    # Typing after marks the pages as of an earlier text; a PDF error shows in place.
+    odd = undrawable_character()
+    body.type(f"An odd sign: {odd}\n")
+    expect(page.locator("#pdf-status")).to_contain_text("of an earlier text")
+    page.get_by_role("button", name="PDF preview").click()
+    expect(page.locator("#pdf-error")).to_contain_text("The PDF cannot be made:")
+    expect(page.locator("#pdf-error")).to_contain_text(f"U+{ord(odd):04X}")
+    expect(pdf.locator("img")).to_have_count(0)
+    assert page.evaluate("window.notReloaded") is True
+    if shot:
+        page.screenshot(path=shot.replace(".png", "-error.png"), full_page=True)
