@@ -17,7 +17,6 @@ from .letters import Letter, LetterError, format_letter, letter_path, load_lette
 from .markup import render_body
 from .models import LetterState, Membership, Role
 from .pdf import check_printable
-from .previews import pdf_pages, show_problems
 from .signer_emails import send_change_notice
 from .workspace import get_letter
 
@@ -95,13 +94,13 @@ def edit(slug: str):
         try:
             letter = parse_letter(saved.path, text)
         except LetterError as error:
-            problems = show_problems(form, text, error)
+            problems = previews.show_problems(form, text, error)
         else:
             if "save" in request.form:
                 return save(slug, text, form.note.data, form.minor.data)
             preview = (letter, render_body(letter.body))
             if "pdf" in request.form:
-                pages = pdf_pages(letter)
+                pages = previews.pdf_pages(letter)
     return render_template(
         "manage/edit.html", letter=saved, form=form, preview=preview, pages=pages,
         problems=problems, unprintable=check_printable(preview[0], []) if preview else [],
