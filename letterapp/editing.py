@@ -3,41 +3,29 @@
 A blueprint nested in the workspace's, so every page here is behind its login.
 """
 
-import base64
-import re
-import subprocess
-from datetime import date
 from itertools import pairwise
-from pathlib import Path
 
-import babel
-from flask import (
-    Blueprint,
-    abort,
-    current_app,
-    flash,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from . import revisions, states
+from . import previews, revisions, states
 from . import signatures as store
 from .auth import require_role
 from .db import db
-from .forms import ButtonForm, LetterFieldsForm, LetterTextForm, NewLetterForm, text_lines
+from .forms import ButtonForm, LetterFieldsForm, LetterTextForm, NewLetterForm
 from .letters import Letter, LetterError, format_letter, letter_path, load_letter, parse_letter
 from .markup import render_body
 from .models import LetterState, Membership, Role
-from .pdf import PDFError, check_printable
-from .pdfcache import get_pdf
+from .pdf import check_printable
 from .signer_emails import send_change_notice
-from .workspace import get_letter, page_image
+from .workspace import get_letter
 
 bp = Blueprint("editing", __name__)
+# The previews of the unsaved text, for editor.js; the same fields as the edit page.
+bp.add_url_rule(
+    "/letters/<slug:slug>/edit/preview", view_func=previews.live_preview, methods=["POST"]
+)
+bp.add_url_rule("/letters/<slug:slug>/edit/pdf", view_func=previews.pdf_preview, methods=["POST"])
 
 STARTER_BODY = """Opening paragraph.[^1]
 
@@ -49,7 +37,6 @@ Thank you.
 
 [^1]: A note.
 """
-PREVIEW_PAGES = 8  # pages drawn by the PDF preview; a longer letter is checked on Export
 
 
 def letters_dir() -> str:
@@ -107,96 +94,17 @@ def edit(slug: str):
         try:
             letter = parse_letter(saved.path, text)
         except LetterError as error:
-            problems = show_problems(form, text, error)
+            problems = previews.show_problems(form, text, error)
         else:
             if "save" in request.form:
                 return save(slug, text, form.note.data, form.minor.data)
             preview = (letter, render_body(letter.body))
             if "pdf" in request.form:
-                pages = pdf_pages(letter)
+                pages = previews.pdf_pages(letter)
     return render_template(
         "manage/edit.html", letter=saved, form=form, preview=preview, pages=pages,
         problems=problems, unprintable=check_printable(preview[0], []) if preview else [],
         **state_context(saved),
-    )  # fmt: skip
-
-
-def show_problems(form: LetterFieldsForm, text: str, error: LetterError) -> list[str]:
-    """Put each problem of the composed file next to its field; return those of no field."""
-    lines = text.split("\n")
-    end = lines.index("---", 1)  # format_letter writes the closing line exactly
-    general = []
-    for problem in error.problems:
-        if problem.line > end + 1:
-            form.body.errors.append(f"Line {problem.line - end - 1}: {problem.message}")
-            continue
-        key = next(
-            (
-                m[1]
-                for line in reversed(lines[1 : problem.line])
-                if (m := re.match(r"(\w+):", line))
-            ),
-            "",
-        )
-        if key in form and key != "csrf_token":
-            form[key].errors.append(problem.message)
-        else:
-            general.append(problem.message)
-    return general
-
-
-def pdf_pages(letter: Letter) -> list[str] | str:
-    """The first pages of the letter's PDF as PNG data URLs, or why there is no PDF."""
-    as_of = letter.today()
-    try:
-        data = get_pdf(letter, store.approved_names(letter, as_of), as_of=as_of)
-    except PDFError as error:
-        return str(error)
-    pages = []
-    for number in range(1, PREVIEW_PAGES + 1):
-        try:
-            image = page_image(data, number)
-        except subprocess.CalledProcessError:
-            break  # past the last page
-        pages.append("data:image/png;base64," + base64.b64encode(image).decode("ascii"))
-    return pages
-
-
-@bp.post("/letters/<slug:slug>/edit/preview")
-def live_preview(slug: str):
-    """The letter as the fields give it, for the editor's live preview (editor.js)."""
-    require_role(slug, Role.EDITOR)
-    form = LetterFieldsForm()
-    form.validate()
-    text = format_letter(form.values(), form.body.data or "")
-    path = letter_path(letters_dir(), slug)
-    try:
-        letter = parse_letter(path, text)
-    except LetterError as error:
-        show_problems(form, text, error)
-        letter = rough_letter(path, form)
-    problems = [
-        {"field": name, "label": form[name].label.text, "message": message}
-        for name, messages in form.errors.items()
-        for message in dict.fromkeys(messages)
-        if name != "csrf_token"
-    ]
-    html = render_template("manage/_preview.html", letter=letter, body=render_body(letter.body))
-    return jsonify(html=html, problems=problems, unprintable=check_printable(letter, []))
-
-
-def rough_letter(path: Path, form: LetterFieldsForm) -> Letter:
-    """The letter as far as the fields make sense, to preview while it still has problems."""
-    values = form.values()
-    try:
-        babel.Locale.parse(str(values["language"]).replace("-", "_"))
-    except (ValueError, TypeError, babel.UnknownLocaleError):
-        values["language"] = "en"
-    texts = {k: values[k] or "" for k in ("title", "re", "salutation", "closing", "language")}
-    return Letter(
-        slug=path.stem, path=path, date=values["date"] or date.today(), body=form.body.data or "",
-        addressee=tuple(text_lines(form.addressee.data)), attn=tuple(text_lines(form.attn.data)),
-        **texts,
     )  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from .test_browser import browser, live  # noqa: F401 (the Chromium fixtures)
 
 EDIT = "/manage/letters/test-letter/edit"
 PREVIEW = f"{EDIT}/preview"
+PDF = f"{EDIT}/pdf"
 
 FIELDS = {
     "title": "Open letter on the rights of families of the disappeared",
@@ -157,17 +158,20 @@ def test_live_preview_of_a_sound_letter_has_no_problems(client, coordinator):
     assert "We write to you." in answer["html"] and 'class="footnote-ref"' in answer["html"]
 
 
-def test_live_preview_needs_the_csrf_token(client, coordinator):
-    response = client.post(PREVIEW, data={**FIELDS})
+@pytest.mark.parametrize("url", [PREVIEW, PDF])
+def test_previews_need_the_csrf_token(client, coordinator, url):
+    response = client.post(url, data={**FIELDS})
     assert response.status_code == 400
     assert response.get_json(silent=True) is None
 
 
-def test_live_preview_needs_an_editor(client, make_coordinator, login):
+@pytest.mark.parametrize("url", [PREVIEW, PDF])
+def test_previews_need_an_editor(client, make_coordinator, login, url):
     login(make_coordinator("viewer@example.org", role="viewer"))
     token = csrf_token(client.get("/letters/test-letter").text)
-    response = client.post(PREVIEW, data={**FIELDS, "csrf_token": token})
+    response = client.post(url, data={**FIELDS, "csrf_token": token})
     assert response.status_code == 403
+    assert response.get_json(silent=True) is None
 
 
 def test_pdf_preview_shows_the_unsaved_text_as_page_images(app, client, coordinator):
@@ -177,14 +181,53 @@ def test_pdf_preview_shows_the_unsaved_text_as_page_images(app, client, coordina
         r'<img src="data:image/png;base64,([^"]+)" alt="Page (\d) of the PDF"', page.text
     )
     assert [number for _, number in sources] == ["1"]  # this short letter is one page
-    image = Image.open(io.BytesIO(base64.b64decode(sources[0][0])))
+    assert_drawn_page(base64.b64decode(sources[0][0]))
+    assert "not saved" in page.text
+    text = letter_file(app, "test-letter.md")
+    assert "A title only the PDF preview has seen" not in text
+
+
+def assert_drawn_page(png: bytes) -> None:
+    image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and image.height > image.width > 300
     # Drawn, not blank: a page of text has many dark pixels.
     dark = sum(1 for pixel in image.convert("L").get_flattened_data() if pixel < 128)
     assert dark > 2000
-    assert "not saved" in page.text
-    text = letter_file(app, "test-letter.md")
-    assert "A title only the PDF preview has seen" not in text
+
+
+def test_pdf_endpoint_answers_the_pages_of_the_unsaved_text(app, client, coordinator):
+    short = post_fields(client, PDF).get_json()
+    assert short["error"] is None and len(short["pages"]) == 1
+    # A longer text than the saved letter's: more pages, drawn from the form.
+    body = "\r\n\r\n".join(
+        f"## {n}. Section\r\n\r\n" + "Words of the text. " * 80 for n in range(9)
+    )
+    answer = post_fields(client, PDF, body=body).get_json()
+    assert answer["error"] is None and len(answer["pages"]) >= 3
+    prefix = "data:image/png;base64,"
+    assert all(src.startswith(prefix) for src in answer["pages"])
+    assert_drawn_page(base64.b64decode(answer["pages"][1].removeprefix(prefix)))
+    assert "Words of the text." not in letter_file(app, "test-letter.md")
+
+
+def test_pdf_endpoint_reports_what_no_font_can_draw(client, coordinator):
+    odd = undrawable_character()
+    answer = post_fields(client, PDF, body=f"Text {odd}.").get_json()
+    assert answer["pages"] == []
+    assert f"U+{ord(odd):04X}" in answer["error"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"title": ""}, "the fields need correcting: Title: Give the letter a title."),
+        ({"body": "Text.[^9]"}, "footnote [^9] is referenced but not defined"),
+    ],
+)
+def test_pdf_endpoint_reports_why_there_is_no_pdf(client, coordinator, changes, message):
+    answer = post_fields(client, PDF, **changes).get_json()
+    assert answer["pages"] == []
+    assert message in answer["error"]
 
 
 def test_pdf_preview_refuses_what_no_font_can_draw(client, coordinator):
@@ -207,7 +250,16 @@ def test_a_new_letter_is_written_by_the_one_serialiser(app, client, coordinator)
     assert client.get("/manage/letters/fresh/edit").status_code == 200
 
 
-def test_the_preview_follows_typing_without_a_reload(live, browser, make_coordinator):  # noqa: F811
+# Keeps each text the PDF preview's status line shows, however briefly.
+STATUS_RECORDER = """() => {
+  window.pdfStatuses = [];
+  const status = document.getElementById("pdf-status");
+  new MutationObserver(() => window.pdfStatuses.push(status.textContent))
+    .observe(status, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def test_the_previews_update_without_a_reload(live, browser, make_coordinator):  # noqa: F811
     make_coordinator()
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{live}/manage/login")
@@ -230,6 +282,29 @@ def test_the_preview_follows_typing_without_a_reload(live, browser, make_coordin
     page.locator("summary").click()  # the heading fields are folded away at first
     page.get_by_label("Title").fill("A title typed live")
     expect(preview.locator("h1.title")).to_have_text("A title typed live")
-    assert page.evaluate("window.notReloaded") is True
-    if shot := os.environ.get("EDITOR_SCREENSHOT"):  # to look at the page by eye
+    # The PDF button draws the pages in place, with a "Rendering…" state meanwhile.
+    body.type("[^new]: The note typed in Chromium.\n")
+    expect(page.locator("#preview-checks")).to_have_text("No problems found.")
+    pdf = page.locator("#pdf-preview")
+    expect(pdf).to_be_hidden()
+    page.evaluate(STATUS_RECORDER)
+    page.get_by_role("button", name="PDF preview").click()
+    expect(pdf.get_by_role("img", name="Page 1 of the PDF")).to_be_visible(timeout=30_000)
+    width = pdf.locator("img").first.evaluate("image => image.naturalWidth")
+    assert width > 300  # a decoded PNG, not a broken image
+    expect(page.locator("#pdf-status")).to_contain_text("not saved")
+    assert page.evaluate("window.pdfStatuses")[0] == "Rendering…"
+    shot = os.environ.get("EDITOR_SCREENSHOT")  # to look at the page by eye
+    if shot:
         page.screenshot(path=shot, full_page=True)
+    # Typing after marks the pages as of an earlier text; a PDF error shows in place.
+    odd = undrawable_character()
+    body.type(f"An odd sign: {odd}\n")
+    expect(page.locator("#pdf-status")).to_contain_text("of an earlier text")
+    page.get_by_role("button", name="PDF preview").click()
+    expect(page.locator("#pdf-error")).to_contain_text("The PDF cannot be made:")
+    expect(page.locator("#pdf-error")).to_contain_text(f"U+{ord(odd):04X}")
+    expect(pdf.locator("img")).to_have_count(0)
+    assert page.evaluate("window.notReloaded") is True
+    if shot:
+        page.screenshot(path=shot.replace(".png", "-error.png"), full_page=True)
