@@ -92,7 +92,9 @@ def signatories_heading(letter: Letter, as_of: date) -> str:
     """The heading above the names, with the date the list stands at."""
     as_of_text = current_app.jinja_env.filters["letter_date"](as_of, letter)
     with _in_letters_language(letter):
-        return _("%(heading)s (as of %(date)s)", heading=letter.signatories_heading, date=as_of_text)
+        return _(
+            "%(heading)s (as of %(date)s)", heading=letter.signatories_heading, date=as_of_text
+        )
 
 
 def check_printable(letter: Letter, names: list[str]) -> list[str]:
