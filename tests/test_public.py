@@ -1,4 +1,5 @@
 import html
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -253,3 +254,14 @@ def test_a_sign_on_records_the_text_on_disk_when_it_changes(app, sign, write_let
     sign(email="b@example.org")
     sign(email="c@example.org")
     assert [s.revision_number for s in stored(app)] == [1, 2, 2]
+
+
+def test_fields_are_described_only_by_hints_and_errors_on_the_page(client, write_letter):
+    write_letter()
+    first = client.get("/letters/test-letter").text
+    refused = client.post("/letters/test-letter", data={"csrf_token": csrf_token(first)})
+    assert refused.status_code == 400
+    for page in (first, refused.text):
+        described = re.findall(r'aria-describedby="([^"]*)"', page)
+        assert described, "the form's hints and errors are tied to their fields"
+        assert all(f'id="{target}"' in page for target in described), described
