@@ -237,6 +237,9 @@ class _Workers:
                     initargs=(memory_mb,),
                     max_tasks_per_child=TASKS_PER_WORKER,
                 )
+                # Start every worker now, not on the first long render that needs both.
+                for _ in range(WORKERS):
+                    self.pool.submit(_job, ("warm",))
                 self.memory_mb = memory_mb
             return self.pool
 
@@ -318,11 +321,17 @@ def _job(job: tuple):
         if kind == "whole":
             (html,) = args
             return _html(html).write_pdf()
+        if kind == "warm":  # load the fonts a letter uses, once per worker process
+            _html(WARM_HTML).write_pdf()
+            return None
         raise ValueError(f"unknown job {kind!r}")
     except RecursionError:
         raise PDFError(TOO_DEEP) from None
     except MemoryError:
         raise PDFError("rendering the PDF needed more memory than it is allowed") from None
+
+
+WARM_HTML = '<link rel="stylesheet" href="static/pdf.css"><p>Letter, <b>Türk</b> 서명</p>'
 
 
 def _html(html: str) -> HTML:

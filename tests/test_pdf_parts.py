@@ -14,6 +14,7 @@ from letterapp.letters import load_letter
 from letterapp.names import sort_key
 
 from .conftest import LETTER
+from .test_pdf import positions
 
 AS_OF = date(2023, 8, 11)
 LONG_URL = (
@@ -72,13 +73,6 @@ def reader(rendered):
 def pdftotext(path, *options) -> str:
     args = ["pdftotext", "-enc", "UTF-8", *options, str(path), "-"]
     return subprocess.run(args, capture_output=True, text=True, check=True).stdout
-
-
-def positions(text: str, items: list[str]) -> list[int]:
-    text = " ".join(text.split())
-    found = [text.find(item) for item in items]
-    assert -1 not in found, [i for i, p in zip(items, found, strict=True) if p == -1]
-    return found
 
 
 def test_reading_order_of_the_whole_letter(rendered):
