@@ -104,7 +104,8 @@ def letter_page(letter: Letter, form: SignOnForm | None = None) -> str:
     pages = current_app.extensions.setdefault("letterapp_letter_pages", {})
     language = current_language()  # the words around the letter follow it too
     cached = pages.get((letter.slug, language))
-    if cached and cached[0] is text and cached[1] == key:
+    # Equal, not the same object: `load_letter` gives a new Letter on every call.
+    if cached and cached[0] == text and cached[1] == key:
         return cached[3].replace(cached[2], token)
     html = _render_letter_page(SignOnForm(), **context)
     pages[letter.slug, language] = (text, key, token, html)
@@ -157,12 +158,12 @@ def sign_on(letter: Letter, form: SignOnForm) -> None:
 def revision_number(letter: Letter) -> int:
     """The number of the letter's current revision, looked up once per version of its file.
 
-    `load_letter` gives the same Letter while the file is unchanged, and the
+    `load_letter` gives an equal Letter while the file is unchanged, and the
     revision of an unchanged file stays the same.
     """
     cached = current_app.extensions.setdefault("letterapp_revision_numbers", {})
     found = cached.get(letter.slug)
-    if found and found[0] is letter:
+    if found and found[0] == letter:
         return found[1]
     number = revisions.current(letter).number
     cached[letter.slug] = (letter, number)

@@ -8,13 +8,14 @@ the delivery sets `sent_at`, and from then on the state no longer changes.
 import dataclasses
 import secrets
 
+import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from . import delivery
 from .db import db
 from .letters import Letter
-from .models import LetterState, utcnow
+from .models import LetterRecord, LetterState, utcnow
 from .signatures import audit
 
 SENT = "sent"
@@ -49,13 +50,20 @@ def moves(letter: Letter) -> tuple[LetterState, ...]:
     return MOVES[record.state if record else LetterState.OPEN]
 
 
+# Built once: every public page asks, and building costs more than the query.
+# Only the columns it needs: a sent letter's record also holds the whole PDF.
+_PUBLIC_STATE = sa.select(
+    LetterRecord.sent_at, LetterRecord.state, LetterRecord.state_changed_at
+).where(LetterRecord.slug == sa.bindparam("slug"))
+
+
 def public_view(letter: Letter) -> Letter | None:
     """The letter as the public sees it: None while a draft; closed once closed by hand.
 
     A letter closed by a coordinator is given the closing moment as its `closes`,
     so every page and check that asks `is_open()` treats it as closed.
     """
-    record = delivery.find_record(letter.slug)
+    record = db.session.execute(_PUBLIC_STATE, {"slug": letter.slug}).first()
     if record is None or record.sent_at:
         return letter
     if record.state == LetterState.DRAFT:

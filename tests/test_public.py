@@ -3,6 +3,7 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from flask import template_rendered
 
 from letterapp.db import db
 from letterapp.models import OutgoingMail, Signature, Status
@@ -239,6 +240,19 @@ def test_each_visitor_gets_the_page_with_their_own_token(app):
         data = {**SIGNER, "email": email, "csrf_token": token}
         assert visitor.post("/letters/test-letter", data=data).status_code == 302
     assert [s.email for s in stored(app)] == ["a@example.org", "b@example.org"]
+
+
+def test_the_letter_page_is_rendered_once_for_many_visitors(app):
+    # Each request loads a new (equal) Letter: the cache must not need the same object.
+    rendered = []
+
+    def record(sender, template, context, **extra):
+        rendered.append(template.name)
+
+    with template_rendered.connected_to(record, app):
+        for _visit in range(3):
+            assert app.test_client().get("/letters/test-letter").status_code == 200
+    assert rendered.count("public/letter.html") == 1
 
 
 def test_the_page_a_coordinator_sees_is_never_shown_to_visitors(app, client, coordinator):
