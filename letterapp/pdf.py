@@ -8,6 +8,7 @@ import re
 import resource
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -139,16 +140,20 @@ def render_pdf(
     message, never the web worker. A long list with endnotes is rendered in
     parts, taken from `parts` when already rendered.
     """
-    if problems := check_printable(letter, names):
-        raise PDFError("; ".join(problems))
     try:
         if notes == "endnotes" and len(names) >= PARTS_FROM:
             return _render_in_parts(letter, names, as_of=as_of, paper=paper, cache=parts)
+        _check_printable(letter, names)
         html = letter_html(letter, names, as_of=as_of, notes=notes, paper=paper)
     except RecursionError:
         raise PDFError(TOO_DEEP) from None
     (data,) = run_jobs([("whole", html)])
     return data
+
+
+def _check_printable(letter: Letter, names: list[str]) -> None:
+    if problems := check_printable(letter, names):
+        raise PDFError("; ".join(problems))
 
 
 def _render_in_parts(
@@ -168,36 +173,47 @@ def _render_in_parts(
                 geometry=geometry, heading_mm=heading_mm, **context,
             )  # fmt: skip
 
-    runs = pdfparts.plan(names, geometry, heading)
-    kinds = ["body", *["names"] * len(runs)] + (["notes"] if body.notes else [])
-    # The body part holds empty targets for its note calls, so WeasyPrint keeps
-    # them as links; the join points them at the notes part.
-    documents = [html("body", note_ids=re.findall(r'<li id="([^"]+)"', body.notes or ""))]
-    documents += [
-        html("names", names=run, heading=None if i else heading) for i, run in enumerate(runs)
-    ]
-    if body.notes:
-        documents.append(html("notes"))
+    def documents():
+        # The parts that do not depend on the names go to the workers first, so
+        # they start while the names are checked and planned here.
+        # The body part holds empty targets for its note calls, so WeasyPrint keeps
+        # them as links; the join points them at the notes part.
+        yield html("body", note_ids=re.findall(r'<li id="([^"]+)"', body.notes or ""))
+        yield html("numbers")  # the footer's glyphs, from which the page numbers are set
+        if body.notes:
+            yield html("notes")
+        _check_printable(letter, names)
+        for i, run in enumerate(pdfparts.plan(names, geometry, heading)):
+            yield html("names", names=run, heading=None if i else heading)
 
-    # The footer's glyphs, from which the page numbers are set, come alongside.
-    *rendered, numbers = _cached_jobs([*documents, html("numbers")], cache)
+    first, numbers, *rest = _cached_jobs(documents(), cache)
+    notes = [rest.pop(0)] if body.notes else []
+    parts = [("body", first), *(("names", run) for run in rest), *(("notes", n) for n in notes)]
     return pdfjoin.join(
-        list(zip(kinds, rendered, strict=True)),
-        numbers,
-        title=letter.title,
-        author=letter.coalition,
-        lang=letter.language,
+        parts, numbers, title=letter.title, author=letter.coalition, lang=letter.language
     )
 
 
-def _cached_jobs(documents: list[str], cache: PartCache | None) -> list[bytes]:
-    """Each HTML as PDF: from the cache, or rendered (all missing ones in parallel)."""
-    found = [cache.get(html) if cache else None for html in documents]
-    missing = [i for i, data in enumerate(found) if data is None]
-    for i, data in zip(missing, run_jobs([("whole", documents[i]) for i in missing]), strict=True):
-        found[i] = data
-        if cache:
-            cache.put(documents[i], data)
+def _cached_jobs(documents: Iterable[str], cache: PartCache | None) -> list[bytes]:
+    """Each HTML as PDF, in order: from the cache, or rendered (the missing ones in parallel).
+
+    A missing document goes to a worker as soon as `documents` yields it.
+    """
+    made: list[tuple[str, bytes | None]] = []
+
+    def missing():
+        for html in documents:
+            made.append((html, cache.get(html) if cache else None))
+            if made[-1][1] is None:
+                yield ("whole", html)
+
+    rendered = iter(run_jobs(missing()))
+    found = []
+    for html, cached in made:
+        data = cached or next(rendered)
+        if cache and cached is None:
+            cache.put(html, data)
+        found.append(data)
     return found
 
 
@@ -279,8 +295,11 @@ def shutdown_workers() -> None:
     _workers.discard()
 
 
-def run_jobs(jobs: list[tuple]) -> list:
-    """Run rendering jobs in the worker processes, in parallel; their results in order."""
+def run_jobs(jobs: Iterable[tuple]) -> list:
+    """Run rendering jobs in the worker processes, in parallel; their results in order.
+
+    Each job is handed to a worker as soon as `jobs` yields it.
+    """
     seconds, memory_mb = limits()
     pool = _workers.get(memory_mb)
     deadline = time.monotonic() + seconds

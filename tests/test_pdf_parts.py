@@ -13,7 +13,7 @@ from letterapp import create_app, pdf, pdfcache, pdfparts
 from letterapp.letters import load_letter
 from letterapp.names import sort_key
 
-from .conftest import LETTER
+from .conftest import LETTER, undrawable_character
 from .test_pdf import positions
 
 AS_OF = date(2023, 8, 11)
@@ -217,3 +217,11 @@ def test_letter_paper_and_footnotes_keep_their_options(app, letter):
     assert "Member Organisation 001" in "".join(p.extract_text() for p in us.pages)
     # Page-bottom notes take the single render: every note once, at the foot of a page.
     assert pdftotext_bytes(footnotes).count("A/HRC/25/CRP.1") == 1
+
+
+def test_a_name_no_font_can_draw_stops_a_long_render(app, letter):
+    char = undrawable_character()
+    names = [*NAMES[:100], f"Group {char}", *NAMES[100:]]
+    with app.app_context(), pytest.raises(pdf.PDFError) as refused:
+        pdf.render_pdf(letter, names, as_of=AS_OF)
+    assert f"U+{ord(char):04X}" in str(refused.value)
