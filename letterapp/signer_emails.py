@@ -35,6 +35,13 @@ def in_signers_language(signature: Signature, letter: Letter):
     return force_locale((signature.language or letter.language).replace("-", "_"))
 
 
+def signer_link(endpoint: str, purpose: str, signature: Signature, letter: Letter) -> str:
+    """A signer's private link (confirm, or correct and withdraw), opening in their language."""
+    token = make_token(purpose, signature.id)
+    lang = link_language(signature, letter)
+    return url_for(endpoint, slug=letter.slug, token=token, _external=True, **lang)
+
+
 def queue_confirmation(signature: Signature, letter: Letter, *, repeat: bool = False) -> bool:
     """Queue the confirmation link (or, on a repeat, a note that it is recorded); False if capped.
 
@@ -55,23 +62,11 @@ def queue_confirmation(signature: Signature, letter: Letter, *, repeat: bool = F
             letter=translate(letter, lang.get("lang")),
             signature=signature,
             repeat=repeat,
-            confirm_url=url_for(
-                "public.confirm",
-                slug=letter.slug,
-                token=make_token(CONFIRM, signature.id),
-                _external=True,
-                **lang,
-            )
+            confirm_url=signer_link("public.confirm", CONFIRM, signature, letter)
             if waiting
             else None,
             expires=(utcnow() + timedelta(days=days)).date(),
-            manage_url=url_for(
-                "public.manage",
-                slug=letter.slug,
-                token=make_token(MANAGE, signature.id),
-                _external=True,
-                **lang,
-            ),
+            manage_url=signer_link("public.manage", MANAGE, signature, letter),
         )
         title = translate(letter, lang.get("lang")).title
         if repeat:
@@ -127,13 +122,7 @@ def send_change_notice(signature: Signature, letter: Letter, old, new) -> bool:
             letter=translate(letter, lang.get("lang")),
             signature=signature,
             changes=changed_paragraphs(old.text if old else "", new.text),
-            manage_url=url_for(
-                "public.manage",
-                slug=letter.slug,
-                token=make_token(MANAGE, signature.id),
-                _external=True,
-                **lang,
-            ),
+            manage_url=signer_link("public.manage", MANAGE, signature, letter),
         )
         title = translate(letter, lang.get("lang")).title
         subject = _("The letter you signed has changed: %(title)s", title=title)
