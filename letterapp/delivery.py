@@ -573,10 +573,11 @@ def _queue_word(
     queued = []
     for signature in signatories:
         lang = link_language(signature, letter)
+        words = translate(letter, signature.language)  # the letter as the signer read it
         with in_signers_language(signature, letter):
             text = render_template(
                 "email/delivered.txt",
-                letter=translate(letter, lang.get("lang")),
+                letter=words,
                 record=record,
                 signature=signature,
                 name=store.name_in_letter(signature, letter),
@@ -585,7 +586,7 @@ def _queue_word(
                 letter_url=public_url("public.letter", slug=letter.slug, **lang),
                 pdf_url=public_url("public.pdf", slug=letter.slug, **lang),
             )
-            subject = _("Delivered: %(title)s", title=translate(letter, lang.get("lang")).title)
+            subject = _("Delivered: %(title)s", title=words.title)
         row = mail.queue_mail(
             to=signature.email,
             subject=subject[:300],

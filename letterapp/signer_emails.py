@@ -55,11 +55,11 @@ def queue_confirmation(signature: Signature, letter: Letter, *, repeat: bool = F
     signature.messages_sent += 1
     waiting = signature.status == Status.PENDING
     days = current_app.config["CONFIRM_DAYS"]
-    lang = link_language(signature, letter)
+    words = translate(letter, signature.language)  # the letter as the signer read it
     with in_signers_language(signature, letter):
         text = render_template(
             "email/confirm.txt",
-            letter=translate(letter, lang.get("lang")),
+            letter=words,
             signature=signature,
             repeat=repeat,
             confirm_url=signer_link("public.confirm", CONFIRM, signature, letter)
@@ -68,7 +68,7 @@ def queue_confirmation(signature: Signature, letter: Letter, *, repeat: bool = F
             expires=(utcnow() + timedelta(days=days)).date(),
             manage_url=signer_link("public.manage", MANAGE, signature, letter),
         )
-        title = translate(letter, lang.get("lang")).title
+        title = words.title
         if repeat:
             subject = _("Your sign-on: %(title)s", title=title)
         else:
@@ -114,17 +114,17 @@ def send_change_notice(signature: Signature, letter: Letter, old, new) -> bool:
         return False
     signature.messages_sent += 1
     db.session.commit()
-    lang = link_language(signature, letter)
+    words = translate(letter, signature.language)  # the letter as the signer read it
     with in_signers_language(signature, letter):
         # The changes are those of the original text: revisions follow the letter's own file.
         text = render_template(
             "email/changed.txt",
-            letter=translate(letter, lang.get("lang")),
+            letter=words,
             signature=signature,
             changes=changed_paragraphs(old.text if old else "", new.text),
             manage_url=signer_link("public.manage", MANAGE, signature, letter),
         )
-        title = translate(letter, lang.get("lang")).title
+        title = words.title
         subject = _("The letter you signed has changed: %(title)s", title=title)
     mail.send_mail(
         to=signature.email,
