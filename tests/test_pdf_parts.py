@@ -29,6 +29,7 @@ FEW = [
     "사단법인 평화와 인권",
     "Zoë Lefèvre",
     "Đặng Thu Hà",
+    "AT&T <b>Workers</b> Union",  # escaped inside a block of lines, read back as typed
     "International Federation for the Protection of Human Rights Defenders and Civic Space",
 ]
 MEMBERS = [f"Member Organisation {n:03d} for Human Rights" for n in range(1, 321)]
@@ -159,6 +160,18 @@ def test_note_calls_link_to_the_notes_after_the_list_and_bookmarks_remain(reader
         "1. Background",
         "2. Way forward",
         "Signature organizations and individuals (as of August 11, 2023)",
+    ]
+
+
+def test_names_that_surely_fit_one_line_are_set_as_blocks_of_lines():
+    run = [("Kim", True), ("Lee", True), ("A long name that may wrap", False),
+           ("Two  spaces", True), ("Line\nbreak", True), ("Park", True), ("Yoon", True)]  # fmt: skip
+    assert pdfparts.blocks(run) == [
+        (False, ["Kim", "Lee"]),
+        (True, ["A long name that may wrap"]),
+        (True, ["Two  spaces"]),  # a preformatted block would keep both spaces
+        (True, ["Line\nbreak"]),  # ... and this line break
+        (False, ["Park", "Yoon"]),
     ]
 
 
