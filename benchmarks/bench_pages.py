@@ -106,7 +106,7 @@ def run_database(label: str, url: str | None, args) -> None:
         for wsgi, pages in runs:
             logs = folder / f"{wsgi.split(':')[0]}-{workers}w"
             logs.mkdir()
-            with gunicorn(wsgi, env, workers, folder, logs) as host:
+            with gunicorn(wsgi, env, workers, folder, logs) as (host, _pid):
                 for name, path in pages.items():
                     measure(name, path, host, workers, args)
     shutil.rmtree(folder, ignore_errors=True)

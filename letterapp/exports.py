@@ -8,13 +8,14 @@ its message in the cache folder, shown instead of starting again and again,
 until a coordinator asks for another try or the list changes.
 """
 
+from contextlib import suppress
 from datetime import date
 
 from flask import current_app
 
 from . import jobs, pdfcache, signatures
 from .letters import Letter, load_letter, translate
-from .pdf import PARTS_FROM
+from .pdf import PARTS_FROM, PDFError
 
 
 def pdf_or_start(
@@ -29,12 +30,32 @@ def pdf_or_start(
     options = {"as_of": as_of, "notes": notes, "paper": paper}
     if len(names) < PARTS_FROM:
         return pdfcache.get_pdf(letter, names, **options)
+    return _cached_or_started(letter, names, options)
+
+
+def prepare(letter: Letter) -> None:
+    """Start the usual export of a long list in the background, if not cached yet.
+
+    The export page calls this as it opens, with the options it offers first
+    (today's list, endnotes, A4, the letter's own language), so the PDF is
+    usually ready by the time the coordinator asks for it. A failure is kept
+    for the export page to show.
+    """
+    as_of = letter.today()
+    names = signatures.approved_names(letter, as_of)
+    if len(names) >= PARTS_FROM:
+        with suppress(PDFError):
+            _cached_or_started(letter, names, {"as_of": as_of, "notes": "endnotes", "paper": "a4"})
+
+
+def _cached_or_started(letter: Letter, names: list[str], options: dict) -> bytes | None:
     if (data := pdfcache.lookup(letter, names, **options)) is not None:
         return data
     if pdfcache.claim_job(letter, names, **options):
         jobs.enqueue(
             "letterapp.exports.render",
-            letter.slug, letter.language, as_of.isoformat(), notes, paper,
+            letter.slug, letter.language, options["as_of"].isoformat(), options["notes"],
+            options["paper"],
         )  # fmt: skip
     return None
 

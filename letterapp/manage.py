@@ -289,6 +289,8 @@ def export(slug: str):
     form = export_options(letter)
     if request.args and not form.validate():
         return export_page(letter, form)
+    if not request.args:
+        exports.prepare(letter)  # the usual choice: ready by the time it is asked for
     if not (request.args.get("download") or request.args.get("preview")):
         return export_page(letter, form)
     if request.args.get("retry"):

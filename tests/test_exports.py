@@ -84,6 +84,23 @@ def test_a_failed_render_is_shown_until_the_coordinator_tries_again(app, client,
     assert list(folder.glob("*.error")) == []
 
 
+def test_opening_the_export_page_prepares_the_usual_pdf(app, client, coordinator, long_list):
+    with app.app_context():
+        letter = load_letter(app.config["LETTERS_DIR"], SLUG)
+        names = signatures.approved_names(letter, letter.today())
+        options = {"as_of": letter.today(), "notes": "endnotes", "paper": "a4"}
+        assert pdfcache.lookup(letter, names, **options) is None
+        page = client.get(EXPORT)
+        assert page.status_code == 200 and "Preparing the PDF" not in page.text
+        deadline = time.monotonic() + 90
+        while (ready := pdfcache.lookup(letter, names, **options)) is None:
+            assert time.monotonic() < deadline, "the usual export was not prepared"
+            time.sleep(0.2)
+    # The download with the options the page offers first is ready at the first ask.
+    download = client.get(long_list)
+    assert download.mimetype == "application/pdf" and download.data == ready
+
+
 def test_a_short_list_is_rendered_in_the_request(client, write_letter):
     write_letter()
     response = client.get(f"/letters/{SLUG}.pdf")
