@@ -125,7 +125,7 @@ def plan(names: list[str], geometry: Geometry, heading: str) -> list[list[tuple[
     A run ends near full at a name whose hash picks it, so the runs after a new
     name start where they did and are found in the cache. Each name comes with
     whether it surely fits on one line: WeasyPrint sets such a line ~20 % faster
-    when it need not look for breaks (`white-space: nowrap`).
+    when it need not look for breaks (`blocks`, `white-space: pre`).
     """
     g = geometry
     capacity = 2 * PAIRS_PER_RUN * g.column_lines
