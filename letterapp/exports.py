@@ -52,11 +52,8 @@ def _cached_or_started(letter: Letter, names: list[str], options: dict) -> bytes
     if (data := pdfcache.lookup(letter, names, **options)) is not None:
         return data
     if pdfcache.claim_job(letter, names, **options):
-        jobs.enqueue(
-            "letterapp.exports.render",
-            letter.slug, letter.language, options["as_of"].isoformat(), options["notes"],
-            options["paper"],
-        )  # fmt: skip
+        as_of, notes, paper = options["as_of"].isoformat(), options["notes"], options["paper"]
+        jobs.enqueue("letterapp.exports.render", letter.slug, letter.language, as_of, notes, paper)
     return None
 
 

@@ -152,7 +152,7 @@ def blocks(run: list[tuple[str, bool]]) -> list[tuple[bool, list[str]]]:
 
     The second kind is set as one block, a line per name (`white-space: pre`):
     one element instead of one per name costs WeasyPrint less styling and
-    layout (measured: ~10 % of a run).
+    layout (measured: ~9 % fewer instructions for a run).
     """
     found: list[tuple[bool, list[str]]] = []
     for name, one_line in run:
