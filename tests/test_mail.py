@@ -98,6 +98,33 @@ def test_cc_in_the_headers_and_bcc_only_in_the_envelope(smtp_app, smtp_server, c
     assert all("hidden" not in r.raw for r in records())
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"to": "\"Doe, Jane (TJWG)\" <jane@example.org>", "subject": "Short"},
+        {"subject": "Confirm your sign-on: " + "열린 편지, 시민 공간을 위하여 " * 8},
+        {"subject": "Confirm your sign-on: " + "a very long ascii title " * 8},
+        {"text": "Dear 김수진,\n\n" + "Zoë signed: https://example.org/c/" + "x" * 120 + "\n"},
+    ],
+)
+def test_a_plain_text_message_reads_back_like_one_with_html(smtp_app, smtp_server, ctx, fields):
+    """Plain text takes the quicker builder; a reader sees what the full one would send."""
+    message = {**MESSAGE, **fields}
+    plain = mail.send_mail(**message, cc=["Ünal Partner <partner@example.org>"])
+    mail.send_mail(**message, cc=["Ünal Partner <partner@example.org>"], html="<p>x</p>")
+    received, _, full, _ = smtp_server.messages
+    assert plain.raw.isascii() and all(len(line) <= 78 for line in plain.raw.splitlines())
+    assert not received.is_multipart() and received.get_content_type() == "text/plain"
+    for header in ("From", "To", "Cc"):
+        assert received[header] == full[header], header
+    # Exactly: the full builder's folding may drop a space between two encoded words.
+    assert received["Subject"] == message["subject"]
+    assert received["To"].addresses == full["To"].addresses
+    assert received["Message-ID"] == plain.message_id
+    assert received.get_content() == full.get_body(("plain",)).get_content()
+    assert received.get_content().replace("\r\n", "\n") == message["text"]
+
+
 def test_an_address_that_needs_smtputf8(smtp_app, smtp_server, ctx):
     record = mail.send_mail(**{**MESSAGE, "to": "José <josé@exämple.org>"})
     assert record.status == MailStatus.SENT, record.last_error
