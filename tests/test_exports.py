@@ -52,7 +52,9 @@ def test_a_long_public_pdf_is_prepared_by_a_job_then_served(client, long_list):
     assert client.get(f"/letters/{SLUG}.pdf").data == ready.data
 
 
-def test_the_coordinators_download_waits_on_a_page_that_reloads_itself(client, coordinator, long_list):
+def test_the_coordinators_download_waits_on_a_page_that_reloads_itself(
+    client, coordinator, long_list
+):
     url = long_list
     waiting = client.get(url)
     assert waiting.status_code == 200
@@ -64,7 +66,9 @@ def test_the_coordinators_download_waits_on_a_page_that_reloads_itself(client, c
     assert "attachment" in ready.headers["Content-Disposition"]
 
 
-def test_a_failed_render_is_shown_until_the_coordinator_tries_again(app, client, coordinator, long_list):
+def test_a_failed_render_is_shown_until_the_coordinator_tries_again(
+    app, client, coordinator, long_list
+):
     app.config["PDF_TIMEOUT"] = 0.05  # no long list renders this fast: the job fails
     url = long_list
     client.get(url)

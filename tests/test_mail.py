@@ -101,7 +101,7 @@ def test_cc_in_the_headers_and_bcc_only_in_the_envelope(smtp_app, smtp_server, c
 @pytest.mark.parametrize(
     "fields",
     [
-        {"to": "\"Doe, Jane (TJWG)\" <jane@example.org>", "subject": "Short"},
+        {"to": '"Doe, Jane (TJWG)" <jane@example.org>', "subject": "Short"},
         {"subject": "Confirm your sign-on: " + "열린 편지, 시민 공간을 위하여 " * 8},
         {"subject": "Confirm your sign-on: " + "a very long ascii title " * 8},
         {"text": "Dear 김수진,\n\n" + "Zoë signed: https://example.org/c/" + "x" * 120 + "\n"},
