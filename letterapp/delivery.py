@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, render_template, url_for
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -34,11 +34,11 @@ from sqlalchemy.orm import Session
 from . import mail
 from . import signatures as store
 from .db import db
-from .letters import RECIPIENT_KINDS, Letter, Recipients, translate
+from .letters import RECIPIENT_KINDS, Letter, Recipients
 from .markup import render_message, sanitise
 from .models import LetterRecord, MailStatus, OutgoingMail, Signature, utcnow
 from .pdf import PDFError, render_pdf
-from .signer_emails import in_signers_language, link_language
+from .signer_emails import link_language, signer_message
 
 DELIVERY = "delivery"  # OutgoingMail.purpose of the letter to its addressees
 NOTIFY = "notify"  # and of the message to each signatory
@@ -573,20 +573,18 @@ def _queue_word(
     queued = []
     for signature in signatories:
         lang = link_language(signature, letter)
-        words = translate(letter, signature.language)  # the letter as the signer read it
-        with in_signers_language(signature, letter):
-            text = render_template(
-                "email/delivered.txt",
-                letter=words,
-                record=record,
-                signature=signature,
-                name=store.name_in_letter(signature, letter),
-                sent_on=sent_on(letter, record),
-                attached=attach,
-                letter_url=public_url("public.letter", slug=letter.slug, **lang),
-                pdf_url=public_url("public.pdf", slug=letter.slug, **lang),
-            )
-            subject = _("Delivered: %(title)s", title=words.title)
+        subject, text = signer_message(
+            "email/delivered.txt",
+            _l("Delivered: %(title)s"),
+            signature,
+            letter,
+            record=record,
+            name=store.name_in_letter(signature, letter),
+            sent_on=sent_on(letter, record),
+            attached=attach,
+            letter_url=public_url("public.letter", slug=letter.slug, **lang),
+            pdf_url=public_url("public.pdf", slug=letter.slug, **lang),
+        )
         row = mail.queue_mail(
             to=signature.email,
             subject=subject[:300],

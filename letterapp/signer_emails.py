@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from flask import current_app, render_template, url_for
 from flask_babel import force_locale
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from . import jobs, mail
 from .db import db
@@ -35,6 +35,18 @@ def in_signers_language(signature: Signature, letter: Letter):
     return force_locale((signature.language or letter.language).replace("-", "_"))
 
 
+def signer_message(template: str, subject, signature: Signature, letter: Letter, **context):
+    """A message to a signer in the language they read the letter in: (subject, text).
+
+    `subject` is a lazy message (`_l`) with a `%(title)s`; the template gets the
+    letter's words in that language as `letter`, and the sign-on as `signature`.
+    """
+    words = translate(letter, signature.language)
+    with in_signers_language(signature, letter):
+        text = render_template(template, letter=words, signature=signature, **context)
+        return str(subject) % {"title": words.title}, text
+
+
 def signer_link(endpoint: str, purpose: str, signature: Signature, letter: Letter) -> str:
     """A signer's private link (confirm, or correct and withdraw), opening in their language."""
     token = make_token(purpose, signature.id)
@@ -55,24 +67,16 @@ def queue_confirmation(signature: Signature, letter: Letter, *, repeat: bool = F
     signature.messages_sent += 1
     waiting = signature.status == Status.PENDING
     days = current_app.config["CONFIRM_DAYS"]
-    words = translate(letter, signature.language)  # the letter as the signer read it
-    with in_signers_language(signature, letter):
-        text = render_template(
-            "email/confirm.txt",
-            letter=words,
-            signature=signature,
-            repeat=repeat,
-            confirm_url=signer_link("public.confirm", CONFIRM, signature, letter)
-            if waiting
-            else None,
-            expires=(utcnow() + timedelta(days=days)).date(),
-            manage_url=signer_link("public.manage", MANAGE, signature, letter),
-        )
-        title = words.title
-        if repeat:
-            subject = _("Your sign-on: %(title)s", title=title)
-        else:
-            subject = _("Confirm your sign-on: %(title)s", title=title)
+    subject, text = signer_message(
+        "email/confirm.txt",
+        _l("Your sign-on: %(title)s") if repeat else _l("Confirm your sign-on: %(title)s"),
+        signature,
+        letter,
+        repeat=repeat,
+        confirm_url=signer_link("public.confirm", CONFIRM, signature, letter) if waiting else None,
+        expires=(utcnow() + timedelta(days=days)).date(),
+        manage_url=signer_link("public.manage", MANAGE, signature, letter),
+    )
     mail.queue_later(
         to=signature.email,
         subject=subject[:250],
@@ -114,18 +118,15 @@ def send_change_notice(signature: Signature, letter: Letter, old, new) -> bool:
         return False
     signature.messages_sent += 1
     db.session.commit()
-    words = translate(letter, signature.language)  # the letter as the signer read it
-    with in_signers_language(signature, letter):
+    subject, text = signer_message(
+        "email/changed.txt",
+        _l("The letter you signed has changed: %(title)s"),
+        signature,
+        letter,
         # The changes are those of the original text: revisions follow the letter's own file.
-        text = render_template(
-            "email/changed.txt",
-            letter=words,
-            signature=signature,
-            changes=changed_paragraphs(old.text if old else "", new.text),
-            manage_url=signer_link("public.manage", MANAGE, signature, letter),
-        )
-        title = words.title
-        subject = _("The letter you signed has changed: %(title)s", title=title)
+        changes=changed_paragraphs(old.text if old else "", new.text),
+        manage_url=signer_link("public.manage", MANAGE, signature, letter),
+    )
     mail.send_mail(
         to=signature.email,
         subject=subject[:250],
