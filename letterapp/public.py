@@ -7,6 +7,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -181,27 +182,28 @@ def signed(slug: str):
     )
 
 
-def signature_from(slug: str, purpose: str, token: str) -> tuple[Signature | None, str | None]:
-    """The sign-on a signer's link points to, or the reason the link does not work."""
+def linked_signature(slug: str, purpose: str, token: str) -> tuple[Letter, Signature]:
+    """The letter and the sign-on a signer's link points to; else a page saying why (400)."""
+    letter = get_letter(slug)
     max_age = current_app.config["CONFIRM_DAYS"] * 86400 if purpose == CONFIRM else None
     try:
         signature = signatures.get_signature(slug, read_token(purpose, token, max_age))
     except TokenError as error:
-        return None, str(error)
-    if signature is None or signature.status == Status.MERGED:
-        return None, _("This sign-on no longer exists.")
-    return signature, None
+        problem = str(error)
+    else:
+        if signature is not None and signature.status != Status.MERGED:
+            return letter, signature
+        problem = _("This sign-on no longer exists.")
+    page = render_template(
+        "public/link_problem.html", letter=in_current_language(letter), problem=problem
+    )
+    abort(make_response(page, 400))
 
 
 @bp.route("/letters/<slug:slug>/confirm/<token>", methods=["GET", "POST"])
 def confirm(slug: str, token: str):
     # A GET only shows the button: mail scanners open every link in a message.
-    letter = get_letter(slug)
-    signature, problem = signature_from(slug, CONFIRM, token)
-    if problem:
-        return render_template(
-            "public/link_problem.html", letter=in_current_language(letter), problem=problem
-        ), 400
+    letter, signature = linked_signature(slug, CONFIRM, token)
     form = ButtonForm()
     if form.validate_on_submit():
         if letter.is_open() and signatures.confirm(signature, letter):
@@ -235,12 +237,7 @@ def resend(slug: str):
 
 @bp.route("/letters/<slug:slug>/signon/<token>", methods=["GET", "POST"])
 def manage(slug: str, token: str):
-    letter = get_letter(slug)
-    signature, problem = signature_from(slug, MANAGE, token)
-    if problem:
-        return render_template(
-            "public/link_problem.html", letter=in_current_language(letter), problem=problem
-        ), 400
+    letter, signature = linked_signature(slug, MANAGE, token)
     form = CorrectionForm(obj=signature)
     withdraw_form = ButtonForm(prefix="withdraw")
     if not letter.is_open() or signature.status == Status.WITHDRAWN:
@@ -266,12 +263,7 @@ def manage(slug: str, token: str):
 
 def signer_button(slug: str, token: str, prefix: str, action, message: str):
     """Do what a signer's button on their private page asks, while the letter is open."""
-    letter = get_letter(slug)
-    signature, problem = signature_from(slug, MANAGE, token)
-    if problem:
-        return render_template(
-            "public/link_problem.html", letter=in_current_language(letter), problem=problem
-        ), 400
+    letter, signature = linked_signature(slug, MANAGE, token)
     if ButtonForm(prefix=prefix).validate_on_submit() and letter.is_open():
         action(signature)
         flash(message, "success")
