@@ -164,35 +164,36 @@ def _render_in_parts(
     geometry = pdfparts.GEOMETRY[paper]
     body = render_body(letter.body, "endnotes")
     heading = signatories_heading(letter, as_of)
-    heading_mm = pdfparts.heading_lines(heading, geometry) * geometry.line_mm + 3
 
     def html(kind: str, **context) -> str:
-        context = {"heading": None, **context}
         with _in_letters_language(letter):
             return render_template(
                 "pdf/part.html", kind=kind, letter=letter, body=body, paper=PAPERS[paper],
-                geometry=geometry, heading_mm=heading_mm, **context,
+                geometry=geometry, **context,
             )  # fmt: skip
 
     def documents():
         # The parts that do not depend on the names go to the workers first, so
         # they start while the names are checked and planned here.
         # The body part holds empty targets for its note calls, so WeasyPrint keeps
-        # them as links; the join points them at the notes part.
-        yield html("body", note_ids=re.findall(r'<li id="([^"]+)"', body.notes or ""))
+        # them as links; the join points them at the notes part. It ends with the
+        # list's heading, below which the join sets the names.
+        note_ids = re.findall(r'<li id="([^"]+)"', body.notes or "")
+        yield html("body", note_ids=note_ids, heading=heading)
         yield html("numbers")  # the footer's glyphs, from which the page numbers are set
         if body.notes:
             yield html("notes")
         _check_printable(letter, names)
-        for i, run in enumerate(pdfparts.plan(names, geometry, heading)):
-            yield html("names", blocks=pdfparts.blocks(run), heading=None if i else heading)
+        for run in pdfparts.plan(names, geometry):
+            yield html("names", blocks=pdfparts.blocks(run))
 
     first, numbers, *rest = _cached_jobs(documents(), cache)
     notes = [rest.pop(0)] if body.notes else []
     parts = [("body", first), *(("names", run) for run in rest), *(("notes", n) for n in notes)]
     return pdfjoin.join(
-        parts, numbers, title=letter.title, author=letter.coalition, lang=letter.language
-    )
+        parts, numbers, geometry,
+        title=letter.title, author=letter.coalition, lang=letter.language,
+    )  # fmt: skip
 
 
 def _cached_jobs(documents: Iterable[str], cache: PartCache | None) -> list[bytes]:

@@ -41,6 +41,7 @@ _RENDERING_FILES = (
     "pdf.py",
     "pdfparts.py",
     "pdfjoin.py",
+    "pdfflow.py",
     "static/pdf.css",
     "../templates/pdf/letter.html",
     "../templates/pdf/part.html",

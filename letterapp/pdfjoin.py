@@ -1,8 +1,9 @@
 """Join the rendered parts of a long letter into one PDF (pypdf), and number its pages.
 
-Pages of a run of names are paired into two-column pages, links, named
-destinations and bookmarks of every part are kept, and the page numbers
-"N / M" are set last, with the glyphs WeasyPrint used for the footer.
+The names of the galleys are set in two columns below the body's heading
+(pdfflow), links, named destinations and bookmarks of the other parts are
+kept, and the page numbers "N / M" are set last, with the glyphs WeasyPrint
+used for the footer.
 """
 
 import io
@@ -14,38 +15,55 @@ from pypdf.generic import (
     ContentStream,
     DecodedStreamObject,
     DictionaryObject,
-    EncodedStreamObject,
     Fit,
     IndirectObject,
     NameObject,
-    StreamObject,
     TextStringObject,
 )
 
+from . import pdfflow
+from .pdfparts import Geometry
+
+START = "names-start"  # the body's mark below the heading (templates/pdf/part.html)
+
 
 def join(
-    parts: list[tuple[str, bytes]], numbers: bytes, *, title: str, author: str | None, lang: str
+    parts: list[tuple[str, bytes]],
+    numbers: bytes,
+    geometry: Geometry,
+    *,
+    title: str,
+    author: str | None,
+    lang: str,
 ) -> bytes:
-    """One PDF of the parts in order, numbered "N / M"; "names" parts are paired as columns.
+    """One PDF of the parts in order, numbered "N / M".
 
-    `numbers` is the one-page PDF whose footer shows DIGITS, in the footer's font,
-    size, colour and place; each page number is set from its glyphs. The parts'
-    named destinations (the note calls link to the notes) and bookmarks are kept.
+    The names of the "names" parts (galleys) are set in two columns from the
+    body's mark START on. `numbers` is the one-page PDF whose footer shows
+    DIGITS, in the footer's font, size, colour and place; each page number is
+    set from its glyphs. The parts' named destinations (the note calls link to
+    the notes) and bookmarks are kept.
     """
     writer = PdfWriter()
     destinations: dict[str, ArrayObject] = {}  # a later part's wins: the notes over the body's
-    for kind, data in parts:
+    galleys: list = []
+    for kind, data in parts + [("end", b"")]:
+        if galleys and kind != "names":
+            _set_names(writer, galleys, destinations.pop(START), geometry)
+            galleys = []
+        if kind == "end":
+            break
         reader = PdfReader(io.BytesIO(data))
-        pages, first = reader.pages, len(writer.pages)
-        step = 2 if kind == "names" else 1
-        for i in range(0, len(pages), step):
-            page = writer.add_page(pages[i])
-            if step == 2 and i + 1 < len(pages):
-                _draw(writer, page, _form(writer, pages[i + 1]))
-                _add_links(writer, page, pages[i + 1])
-        joined = {page.indirect_reference.idnum: first + i // step for i, page in enumerate(pages)}
+        if kind == "names":
+            galleys.extend(reader.pages)
+            continue
+        first = len(writer.pages)
+        for page in reader.pages:
+            writer.add_page(page)
+        joined = {page.indirect_reference.idnum: first + i for i, page in enumerate(reader.pages)}
         destinations.update(_destinations(writer, reader, joined))
         _copy_outline(writer, reader, reader.outline, joined, None)
+    destinations.pop(START, None)
     if destinations:
         flat = ArrayObject()
         for name, target in sorted(destinations.items()):
@@ -63,6 +81,41 @@ def join(
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def _set_names(writer: PdfWriter, galleys: list, start: ArrayObject, geometry: Geometry) -> None:
+    """The galleys' names below the mark `start` ([page /XYZ left top zoom]), then on new pages."""
+    heading_page = start[0].get_object()
+    box = heading_page.mediabox
+    for i, slices in enumerate(pdfflow.flow(galleys, float(start[3]), geometry)):
+        page = heading_page if i == 0 else writer.add_blank_page(box.width, box.height)
+        resources = DictionaryObject(page.get("/Resources", DictionaryObject()))
+        xobjects = DictionaryObject(resources.get("/XObject", DictionaryObject()).get_object())
+        drawing = []
+        for k, piece in enumerate(slices):
+            name = f"/LetterappNames{k}"
+            xobjects[NameObject(name)] = _form(writer, piece)
+            drawing.append(f"q {name} Do Q")
+        resources[NameObject("/XObject")] = xobjects
+        page[NameObject("/Resources")] = resources
+        _append(writer, page, "\n".join(drawing))
+
+
+def _form(writer: PdfWriter, piece: pdfflow.Slice) -> IndirectObject:
+    """A slice of a galley page as a form XObject of that page's resources.
+
+    A form keeps its own resources, so font names of two documents cannot clash.
+    """
+    form = _stream(piece.content).flate_encode()
+    form.update(
+        {
+            NameObject("/Type"): NameObject("/XObject"),
+            NameObject("/Subtype"): NameObject("/Form"),
+            NameObject("/BBox"): ArrayObject(piece.page.mediabox),
+            NameObject("/Resources"): piece.page["/Resources"].clone(writer),
+        }
+    )
+    return writer._add_object(form)
 
 
 def _destinations(writer: PdfWriter, reader: PdfReader, joined: dict) -> list[tuple]:
@@ -109,7 +162,7 @@ class Footer:
         ctm, colour, tm, font, size, codes = [1, 0, 0, 1, 0, 0], [0, 0, 0], None, None, 0, b""
         for operands, operator in ContentStream(page.get_contents(), page.pdf).operations:
             if operator == b"cm":
-                ctm = _multiply([float(v) for v in operands], ctm)
+                ctm = pdfflow.multiply([float(v) for v in operands], ctm)
             elif operator == b"rg":
                 colour = operands
             elif operator == b"Tm":
@@ -122,7 +175,7 @@ class Footer:
                 )
         if tm is None or len(codes) != 2 * len(DIGITS):
             raise ValueError("the page-number template drew no footer of DIGITS")
-        x, y = _apply(ctm, tm[4], tm[5])
+        x, y = pdfflow.apply(ctm, tm[4], tm[5])
         size *= abs(tm[3] * ctm[3])
         font_ref = page["/Resources"]["/Font"].get_object().raw_get(font)
         widths = _widths(font_ref.get_object()["/DescendantFonts"][0].get_object()["/W"])
@@ -150,19 +203,6 @@ class Footer:
         )
 
 
-def _multiply(m: list[float], n: list[float]) -> list[float]:
-    """The matrix product m x n of two PDF matrices [a b c d e f]."""
-    a, b, c, d, e, f = m
-    p, q, r, s, t, u = n
-    return [a * p + b * r, a * q + b * s, c * p + d * r, c * q + d * s,
-            e * p + f * r + t, e * q + f * s + u]  # fmt: skip
-
-
-def _apply(m: list[float], x: float, y: float) -> tuple[float, float]:
-    a, b, c, d, e, f = m
-    return a * x + c * y + e, b * x + d * y + f
-
-
 def _widths(array) -> dict[int, float]:
     """Glyph widths from a CID font's /W array: `first [w ...]` or `first last w`."""
     widths: dict[int, float] = {}
@@ -178,56 +218,11 @@ def _widths(array) -> dict[int, float]:
     return widths
 
 
-def _form(writer: PdfWriter, page):
-    """The drawing of a page as a form XObject of its own resources.
-
-    A form keeps its own resources, so font names of two documents cannot clash.
-    """
-    form = _form_stream(_contents(page))
-    form.update(
-        {
-            NameObject("/Type"): NameObject("/XObject"),
-            NameObject("/Subtype"): NameObject("/Form"),
-            NameObject("/BBox"): ArrayObject(page.mediabox),
-            NameObject("/Resources"): page["/Resources"].clone(writer),
-        }
-    )
-    return writer._add_object(form)
-
-
-def _draw(writer: PdfWriter, page, form) -> None:
-    """Draw a form XObject over `page`, after the page's own drawing."""
-    resources = DictionaryObject(page["/Resources"])
-    xobjects = DictionaryObject(resources.get("/XObject", DictionaryObject()).get_object())
-    xobjects[NameObject("/Column")] = form
-    resources[NameObject("/XObject")] = xobjects
-    page[NameObject("/Resources")] = resources
-    _append(writer, page, "q /Column Do Q")
-
-
 def _append(writer: PdfWriter, page, drawing: str) -> None:
     """Add `drawing` after the page's own, which is wrapped so it leaves no state behind."""
     push = writer._add_object(_stream(b"q\n"))
     pop = writer._add_object(_stream(f"\nQ\n{drawing}\n".encode()))
     page[NameObject("/Contents")] = ArrayObject([push, *_contents(page), pop])
-
-
-def _add_links(writer: PdfWriter, page, other) -> None:
-    annots = [a.clone(writer) for a in other.get("/Annots") or []]
-    if annots:
-        page[NameObject("/Annots")] = ArrayObject([*(page.get("/Annots") or []), *annots])
-
-
-def _form_stream(contents: list) -> StreamObject:
-    """The drawing of a page as one stream, still compressed when it was one stream."""
-    if len(contents) == 1:
-        source = contents[0].get_object()
-        if source.get("/Filter") == "/FlateDecode" and "/DecodeParms" not in source:
-            form = EncodedStreamObject()
-            form._data = source._data
-            form[NameObject("/Filter")] = NameObject("/FlateDecode")
-            return form
-    return _stream(b"\n".join(c.get_object().get_data() for c in contents)).flate_encode()
 
 
 def _stream(data: bytes) -> DecodedStreamObject:
@@ -237,6 +232,8 @@ def _stream(data: bytes) -> DecodedStreamObject:
 
 
 def _contents(page) -> list:
+    if "/Contents" not in page:
+        return []  # a new page
     contents = page.raw_get("/Contents")
     resolved = contents.get_object()
     return list(resolved) if isinstance(resolved, ArrayObject) else [contents]

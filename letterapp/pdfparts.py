@@ -1,15 +1,15 @@
 """Long letters rendered as parts in parallel, then joined into one PDF.
 
 WeasyPrint's `columns: 2` lays every page out twice, and one process does the
-whole letter. So a long list is set differently: the letter body, the notes
-and runs of names are separate documents, rendered in the worker processes in
-parallel and cached each by its own content. A run of names is one narrow
-column whose pages alternate between the left and the right column position
-(`@page names:right` / `names:left`); joining each pair of pages makes one
-two-column page (`pdfjoin`). Page numbers "N / M" are set last, over the joined file.
+whole letter. So a long list is set differently: the letter body (ending with
+the list's heading), the notes and runs of names are separate documents,
+rendered in the worker processes in parallel and cached each by its own
+content. A run of names is a galley, one column of names a page; the join
+(`pdfjoin`, `pdfflow`) sets the names again in two columns from below the
+heading, and the page numbers "N / M" last, over the joined file.
 
-Runs of names start on a page of their own and end where the names say
-(`plan`), so one more sign-on changes one run, not every page after it.
+Runs of names end where the names say (`plan`), so one more sign-on changes
+one run, not every run after it.
 """
 
 import hashlib
@@ -67,7 +67,7 @@ class Geometry:
 
 GEOMETRY = {"a4": Geometry(210, 297), "letter": Geometry(215.9, 279.4)}
 
-PAIRS_PER_RUN = 6  # two-column pages per run of names: ~400 names, ~0.5 s of CPU each
+PAGES_PER_RUN = 12  # galley pages (columns) per run of names: ~900 names, ~0.5 s of CPU each
 SLACK = 40  # lines: a run may end this much short of full, at a name the hash picks
 PICK = 8  # ... one name in PICK (measured: one more name changes 1.08 runs on average)
 SURE_FIT = 0.9  # of the column: a name estimated narrower is set without line breaking
@@ -115,12 +115,8 @@ def line_count(text: str, first: float, rest: float, font_pt: float) -> int:
     return lines
 
 
-def heading_lines(heading: str, geometry: Geometry) -> int:
-    return line_count(heading, geometry.text_width, geometry.text_width, geometry.font_pt * 1.08)
-
-
-def plan(names: list[str], geometry: Geometry, heading: str) -> list[list[tuple[str, bool]]]:
-    """The names in runs, each run filling at most PAIRS_PER_RUN two-column pages.
+def plan(names: list[str], geometry: Geometry) -> list[list[tuple[str, bool]]]:
+    """The names in runs, each run filling at most PAGES_PER_RUN galley pages.
 
     A run ends near full at a name whose hash picks it, so the runs after a new
     name start where they did and are found in the cache. Each name comes with
@@ -128,21 +124,19 @@ def plan(names: list[str], geometry: Geometry, heading: str) -> list[list[tuple[
     when it need not look for breaks (`blocks`, `white-space: pre`).
     """
     g = geometry
-    capacity = 2 * PAIRS_PER_RUN * g.column_lines
-    # The heading (and its margin, ~1 line) takes its height off both columns.
-    room = capacity - 2 * (heading_lines(heading, g) + 1)
+    capacity = PAGES_PER_RUN * g.column_lines
     runs: list[list[tuple[str, bool]]] = [[]]
     used = 0
     for name in names:
         lines = line_count(name, g.column, g.column - g.indent, g.font_pt)
-        if runs[-1] and used + lines > room:
+        if runs[-1] and used + lines > capacity:
             runs.append([])
-            used, room = 0, capacity
+            used = 0
         runs[-1].append((name, text_width(name, g.font_pt) < SURE_FIT * g.column))
         used += lines
-        if used >= room - SLACK and _picked(name):
+        if used >= capacity - SLACK and _picked(name):
             runs.append([])
-            used, room = 0, capacity
+            used = 0
     return [run for run in runs if run]
 
 

@@ -2,6 +2,7 @@
 
 import io
 import random
+import re
 import statistics
 import subprocess
 from datetime import date
@@ -9,7 +10,7 @@ from datetime import date
 import pytest
 from pypdf import PdfReader
 
-from letterapp import create_app, pdf, pdfcache, pdfparts
+from letterapp import create_app, pdf, pdfcache, pdfflow, pdfjoin, pdfparts
 from letterapp.letters import load_letter
 from letterapp.names import sort_key
 
@@ -97,8 +98,10 @@ def test_every_page_is_numbered_n_of_m(reader, rendered):
     pages = pdftotext(rendered).split("\f")[:-1]  # pdftotext ends each page with a form feed
     assert len(pages) == len(reader.pages) >= 6
     for number, text in enumerate(pages, start=1):
-        assert text.rstrip().endswith(f"{number} / {len(pages)}"), (number, text[-40:])
-        assert text.count(" / ") == 1
+        # pdftotext drops the spaces of "1 / 9", evenly spaced like a letter-spaced word.
+        footers = [line for line in text.split("\n") if re.fullmatch(r"\d+ ?/ ?\d+", line)]
+        assert footers == [text.split("\n")[-3]], (number, text[-40:])  # the last line
+        assert footers[0].replace(" ", "") == f"{number}/{len(pages)}"
 
 
 def test_names_are_set_in_two_aligned_columns(reader):
@@ -118,6 +121,62 @@ def test_names_are_set_in_two_aligned_columns(reader):
     left, right = sorted(lefts)
     assert left < width / 2 < right
     assert abs(tops[left] - tops[right]) < 1.5  # the right is 1pt lower, see part.html
+
+
+def columns(path) -> list[tuple[list[float], list[float]]]:
+    """For each page, the bottoms of its lines of text (points from the top of the
+    page, top line first) in the left half and the right, as pdftotext sees them."""
+    pages = []
+    for page in pdftotext(path, "-bbox").split("<page ")[1:]:
+        middle = float(re.search(r'width="([\d.]+)"', page)[1]) / 2
+        lines: tuple[set, set] = (set(), set())
+        for x, bottom in re.findall(
+            r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="[\d.]+" yMax="([\d.]+)"', page
+        ):
+            lines[float(x) > middle].add(round(float(bottom)))
+        pages.append(tuple(sorted(side) for side in lines))
+    return pages
+
+
+A4 = pdfparts.GEOMETRY["a4"]
+FOOT = (297 - A4.bottom) * pdfparts.MM  # points from the top: where the columns end
+PITCH = A4.line_mm * pdfparts.MM  # points between two lines of names
+
+
+def test_the_list_starts_below_the_closing_and_fills_both_columns(reader, rendered):
+    texts = [page.extract_text() for page in reader.pages]
+    first = next(i for i, text in enumerate(texts) if "Sincerely," in text)
+    last = max(i for i, text in enumerate(texts) if "Member Organisation" in text)
+    assert "Signature organizations and individuals" in texts[first]
+    assert NAMES[0] in texts[first]  # below the heading, on the same page
+    assert last > first + 1
+    pages = columns(rendered)
+    for number in range(first, last):  # each column runs to the foot of the page
+        left, right = ([y for y in side if y < FOOT] for side in pages[number])  # not the footer
+        assert FOOT - 2 * PITCH < left[-1] <= FOOT + 1, number
+        assert FOOT - 2 * PITCH < right[-1] <= FOOT + 1, number
+    left, right = ([y for y in side if y < FOOT] for side in pages[last])
+    assert left[0] == pytest.approx(right[0], abs=1.5)  # the last page is balanced
+    assert 0 <= len(left) - len(right) <= 2, (len(left), len(right))
+
+
+def test_every_name_is_set_once(rendered):
+    text = " ".join(pdftotext(rendered).split())
+    assert [name for name in NAMES if text.count(name) != 1] == []
+
+
+def test_columns_take_names_while_they_fit_and_the_last_page_is_balanced():
+    top, bottom = 200.0, A4.bottom * pdfparts.MM  # points from the foot of the page
+    rows = int((top - bottom) // PITCH)
+    per_column = int(((297 - A4.top - A4.bottom) * pdfparts.MM + 0.5) // PITCH)
+    heights = [PITCH] * (2 * rows + 2 * per_column + 7) + [3 * PITCH, PITCH]
+    pages = pdfflow._columns(heights, top, A4, 297 * pdfparts.MM)
+    counts = [[len(indexes) for _, indexes in page] for page in pages]
+    assert counts[:2] == [[rows, rows], [per_column, per_column]]
+    # Seven one-line names, one of three lines, then one: six lines left, five right.
+    assert counts[2] == [6, 3]
+    order = [i for page in pages for _, indexes in page for i in indexes]
+    assert order == list(range(len(heights)))  # every name once, in order
 
 
 def test_links_metadata_and_fonts_survive_the_join(reader, rendered):
@@ -150,6 +209,7 @@ def test_note_calls_link_to_the_notes_after_the_list_and_bookmarks_remain(reader
     assert target > calls[0]
     assert "A/HRC/25/CRP.1" in reader.pages[target].extract_text()
     assert "Member Organisation" not in reader.pages[target].extract_text()
+    assert pdfjoin.START not in reader.named_destinations  # the join's own mark is gone
 
     def titles(items):
         for item in items:
@@ -197,15 +257,13 @@ def test_one_more_name_mostly_changes_one_run_of_names(app):
         {" ".join(rnd.choices(words, k=rnd.randint(2, 9))) + f" {n}" for n in range(3000)},
         key=sort_key,
     )
-    geometry, heading = pdfparts.GEOMETRY["a4"], "Signatories (as of August 11, 2023)"
-    before = {tuple(run) for run in pdfparts.plan(names, geometry, heading)}
+    geometry = pdfparts.GEOMETRY["a4"]
+    before = {tuple(run) for run in pdfparts.plan(names, geometry)}
     assert len(before) >= 5
     changed = []
     for position in range(10, len(names), 97):
         more = sorted([*names, names[position] + " Jr."], key=sort_key)
-        changed.append(
-            sum(tuple(run) not in before for run in pdfparts.plan(more, geometry, heading))
-        )
+        changed.append(sum(tuple(run) not in before for run in pdfparts.plan(more, geometry)))
     assert statistics.mean(changed) <= 1.3, changed
     assert changed.count(1) >= 0.8 * len(changed), changed
 
