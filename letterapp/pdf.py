@@ -188,10 +188,9 @@ def _render_in_parts(
             yield html("names", blocks=pdfparts.blocks(run))
 
     first, numbers, *rest = _cached_jobs(documents(), cache)
-    notes = [rest.pop(0)] if body.notes else []
-    parts = [("body", first), *(("names", run) for run in rest), *(("notes", n) for n in notes)]
+    notes = rest.pop(0) if body.notes else None
     return pdfjoin.join(
-        parts, numbers, geometry,
+        first, rest, notes, numbers, geometry,
         title=letter.title, author=letter.coalition, lang=letter.language,
     )  # fmt: skip
 

@@ -72,15 +72,15 @@ def flow(pages: list[PageObject], top: float, geometry: Geometry) -> list[list[S
     """The slices to draw on each page: first the page of the heading, whose
     names start `top` points from its bottom, then each new page.
     """
-    names = [name for page in pages for name in _names(page, geometry)]
-    if not names:
+    found = [on_page for page in pages if (on_page := _names(page, geometry))]
+    if not found:
         return [[]]
+    names = [name for on_page in found for name in on_page]
     # Where a line box starts above its baseline: on a galley page the first
     # name's line box starts at the top margin (Latin lines sit highest).
     height = float(pages[0].mediabox.height)
     margin = height - geometry.top * MM
-    firsts = {id(n.galley): n.baseline for n in reversed(names)}
-    above = min(margin - baseline for baseline in firsts.values())
+    above = min(margin - on_page[0].baseline for on_page in found)
     columns = _columns([n.height for n in names], top, geometry, height)
     right = (geometry.column + geometry.gap) * MM
     result = []

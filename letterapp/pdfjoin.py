@@ -28,7 +28,9 @@ START = "names-start"  # the body's mark below the heading (templates/pdf/part.h
 
 
 def join(
-    parts: list[tuple[str, bytes]],
+    body: bytes,
+    names: list[bytes],
+    notes: bytes | None,
     numbers: bytes,
     geometry: Geometry,
     *,
@@ -36,34 +38,21 @@ def join(
     author: str | None,
     lang: str,
 ) -> bytes:
-    """One PDF of the parts in order, numbered "N / M".
+    """One PDF of the body, the names and the notes, numbered "N / M".
 
-    The names of the "names" parts (galleys) are set in two columns from the
-    body's mark START on. `numbers` is the one-page PDF whose footer shows
-    DIGITS, in the footer's font, size, colour and place; each page number is
-    set from its glyphs. The parts' named destinations (the note calls link to
-    the notes) and bookmarks are kept.
+    The names of the galleys `names` are set in two columns from the body's
+    mark START on. `numbers` is the one-page PDF whose footer shows DIGITS, in
+    the footer's font, size, colour and place; each page number is set from its
+    glyphs. The parts' named destinations (the note calls link to the notes)
+    and bookmarks are kept.
     """
     writer = PdfWriter()
     destinations: dict[str, ArrayObject] = {}  # a later part's wins: the notes over the body's
-    galleys: list = []
-    for kind, data in parts + [("end", b"")]:
-        if galleys and kind != "names":
-            _set_names(writer, galleys, destinations.pop(START), geometry)
-            galleys = []
-        if kind == "end":
-            break
-        reader = PdfReader(io.BytesIO(data))
-        if kind == "names":
-            galleys.extend(reader.pages)
-            continue
-        first = len(writer.pages)
-        for page in reader.pages:
-            writer.add_page(page)
-        joined = {page.indirect_reference.idnum: first + i for i, page in enumerate(reader.pages)}
-        destinations.update(_destinations(writer, reader, joined))
-        _copy_outline(writer, reader, reader.outline, joined, None)
-    destinations.pop(START, None)
+    _add_part(writer, body, destinations)
+    galleys = [page for data in names for page in PdfReader(io.BytesIO(data)).pages]
+    _set_names(writer, galleys, destinations.pop(START), geometry)
+    if notes:
+        _add_part(writer, notes, destinations)
     if destinations:
         flat = ArrayObject()
         for name, target in sorted(destinations.items()):
@@ -81,6 +70,17 @@ def join(
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def _add_part(writer: PdfWriter, data: bytes, destinations: dict) -> None:
+    """The pages of one part, with its named destinations and bookmarks."""
+    reader = PdfReader(io.BytesIO(data))
+    first = len(writer.pages)
+    for page in reader.pages:
+        writer.add_page(page)
+    joined = {page.indirect_reference.idnum: first + i for i, page in enumerate(reader.pages)}
+    destinations.update(_destinations(writer, reader, joined))
+    _copy_outline(writer, reader, reader.outline, joined, None)
 
 
 def _set_names(writer: PdfWriter, galleys: list, start: ArrayObject, geometry: Geometry) -> None:
