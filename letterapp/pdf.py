@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
-from . import pdfjoin, pdfparts
+from . import pdfflow, pdfjoin, pdfparts
 from .fonts import missing_glyphs
 from .letters import Letter
 from .markup import render_body
@@ -189,10 +189,13 @@ def _render_in_parts(
 
     first, numbers, *rest = _cached_jobs(documents(), cache)
     notes = rest.pop(0) if body.notes else None
-    return pdfjoin.join(
-        first, rest, notes, numbers, geometry,
-        title=letter.title, author=letter.coalition, lang=letter.language,
-    )  # fmt: skip
+    try:
+        return pdfjoin.join(
+            first, rest, notes, numbers, geometry,
+            title=letter.title, author=letter.coalition, lang=letter.language,
+        )  # fmt: skip
+    except pdfflow.FlowError as error:
+        raise PDFError(f"the names could not be set in columns: {error}") from None
 
 
 def _cached_jobs(documents: Iterable[str], cache: PartCache | None) -> list[bytes]:

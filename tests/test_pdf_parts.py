@@ -8,7 +8,8 @@ import subprocess
 from datetime import date
 
 import pytest
-from pypdf import PdfReader
+from pypdf import PageObject, PdfReader
+from pypdf.generic import DecodedStreamObject, NameObject
 
 from letterapp import create_app, pdf, pdfcache, pdfflow, pdfjoin, pdfparts
 from letterapp.letters import load_letter
@@ -296,3 +297,12 @@ def test_a_name_no_font_can_draw_stops_a_long_render(app, letter):
     with app.app_context(), pytest.raises(pdf.PDFError) as refused:
         pdf.render_pdf(letter, names, as_of=AS_OF)
     assert f"U+{ord(char):04X}" in str(refused.value)
+
+
+def test_a_page_of_names_with_other_drawing_is_refused_with_a_message():
+    page = PageObject.create_blank_page(width=595, height=842)
+    stream = DecodedStreamObject()
+    stream.set_data(b"q\n0 0 10 10 re f\nBT\n1 0 0 -1 91 106 Tm\n[<0024>0] TJ\nET\nQ\n")
+    page[NameObject("/Contents")] = stream
+    with pytest.raises(pdfflow.FlowError, match="drawing other than text"):
+        pdfflow.flow([page], 500.0, A4)
