@@ -160,7 +160,7 @@ def _check_printable(letter: Letter, names: list[str]) -> None:
 def _render_in_parts(
     letter: Letter, names: list[str], *, as_of: date, paper: str, cache: PartCache | None
 ) -> bytes:
-    """The body, runs of names and the notes rendered in parallel, then joined."""
+    """The body and runs of names rendered in parallel, then the notes below the list, joined."""
     geometry = pdfparts.GEOMETRY[paper]
     body = render_body(letter.body, "endnotes")
     heading = signatories_heading(letter, as_of)
@@ -181,21 +181,24 @@ def _render_in_parts(
         note_ids = re.findall(r'<li id="([^"]+)"', body.notes or "")
         yield html("body", note_ids=note_ids, heading=heading)
         yield html("numbers")  # the footer's glyphs, from which the page numbers are set
-        if body.notes:
-            yield html("notes")
         _check_printable(letter, names)
         for run in pdfparts.plan(names, geometry):
             yield html("names", blocks=pdfparts.blocks(run))
 
-    first, numbers, *rest = _cached_jobs(documents(), cache)
-    notes = rest.pop(0) if body.notes else None
+    first, numbers, *runs = _cached_jobs(documents(), cache)
     try:
-        return pdfjoin.join(
-            first, rest, notes, numbers, geometry,
-            title=letter.title, author=letter.coalition, lang=letter.language,
-        )  # fmt: skip
+        placed = pdfjoin.set_out(first, runs, geometry)
     except pdfflow.FlowError as error:
         raise PDFError(f"the names could not be set in columns: {error}") from None
+    notes = None
+    if body.notes:
+        # Only now is it known how far down its last page the list reaches.
+        space = pdfjoin.notes_space(placed, geometry)
+        (notes,) = _cached_jobs([html("notes", space=space)], cache)
+    return pdfjoin.join(
+        first, placed, notes, numbers,
+        title=letter.title, author=letter.coalition, lang=letter.language,
+    )  # fmt: skip
 
 
 def _cached_jobs(documents: Iterable[str], cache: PartCache | None) -> list[bytes]:

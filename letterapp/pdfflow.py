@@ -68,32 +68,41 @@ class Slice:
     content: bytes
 
 
-def flow(pages: list[PageObject], top: float, geometry: Geometry) -> list[list[Slice]]:
-    """The slices to draw on each page: first the page of the heading, whose
-    names start `top` points from its bottom, then each new page.
+@dataclass
+class Flow:
+    """Where the names go: the slices to draw on each page, the heading's page first."""
+
+    pages: list[list[Slice]]
+    depth: float  # how far the names reach down the last page, points below its top margin
+
+
+def flow(pages: list[PageObject], top: float, geometry: Geometry) -> Flow:
+    """The names of the galley `pages` set from `top` points above the foot of
+    the heading's page, then on new pages.
     """
+    height = float(pages[0].mediabox.height) if pages else 0.0
+    margin = height - geometry.top * MM
     found = [on_page for page in pages if (on_page := _names(page, geometry))]
     if not found:
-        return [[]]
+        return Flow([[]], margin - top)
     names = [name for on_page in found for name in on_page]
     # Where a line box starts above its baseline: on a galley page the first
     # name's line box starts at the top margin (Latin lines sit highest).
-    height = float(pages[0].mediabox.height)
-    margin = height - geometry.top * MM
     above = min(margin - on_page[0].baseline for on_page in found)
     columns = _columns([n.height for n in names], top, geometry, height)
     right = (geometry.column + geometry.gap) * MM
     result = []
     for page in columns:
-        slices = []
+        slices, ends = [], []
         for column, (column_top, indexes) in enumerate(page):
             cursor, dx = column_top - column * LOWER, column * right
             for group in _by_galley([names[i] for i in indexes]):
                 first = group[0]
                 slices.append(_slice(group, dx, cursor - (first.baseline + above)))
                 cursor -= sum(n.height for n in group)
+            ends.append(cursor)
         result.append(slices)
-    return result
+    return Flow(result, margin - min(ends))
 
 
 def _columns(heights: list[float], top: float, geometry: Geometry, page_height: float):

@@ -22,17 +22,37 @@ from pypdf.generic import (
 )
 
 from . import pdfflow
-from .pdfparts import Geometry
+from .pdfparts import MM, Geometry
 
 START = "names-start"  # the body's mark below the heading (templates/pdf/part.html)
 
 
+def set_out(body: bytes, names: list[bytes], geometry: Geometry) -> pdfflow.Flow:
+    """Where the names of the galleys `names` go: from the body's mark START on."""
+    top = PdfReader(io.BytesIO(body)).named_destinations[START].top
+    galleys = [page for data in names for page in PdfReader(io.BytesIO(data)).pages]
+    return pdfflow.flow(galleys, float(top), geometry)
+
+
+def notes_space(names: pdfflow.Flow, geometry: Geometry) -> float:
+    """The room the notes part leaves at the top of its first page for the names (points).
+
+    The notes follow the list on its last page, as in a letter rendered whole:
+    the join draws the last page's names in that room. When the list ends on
+    the heading's page (a short list), the notes start a page of their own.
+    """
+    if len(names.pages) == 1:
+        return 0.0
+    # The room starts below the body's margin and never runs into the footer.
+    room = (geometry.height - geometry.top - geometry.bottom - geometry.body_margin) * MM
+    return max(0.0, min(names.depth - geometry.body_margin * MM, room))
+
+
 def join(
     body: bytes,
-    names: list[bytes],
+    names: pdfflow.Flow,
     notes: bytes | None,
     numbers: bytes,
-    geometry: Geometry,
     *,
     title: str,
     author: str | None,
@@ -40,19 +60,33 @@ def join(
 ) -> bytes:
     """One PDF of the body, the names and the notes, numbered "N / M".
 
-    The names of the galleys `names` are set in two columns from the body's
-    mark START on. `numbers` is the one-page PDF whose footer shows DIGITS, in
-    the footer's font, size, colour and place; each page number is set from its
-    glyphs. The parts' named destinations (the note calls link to the notes)
-    and bookmarks are kept.
+    The names are set as `set_out` placed them, and the notes part (rendered
+    with `notes_space` above it) shares the list's last page. `numbers` is the
+    one-page PDF whose footer shows DIGITS, in the footer's font, size, colour
+    and place; each page number is set from its glyphs. The parts' named
+    destinations (the note calls link to the notes) and bookmarks are kept.
     """
     writer = PdfWriter()
     destinations: dict[str, ArrayObject] = {}  # a later part's wins: the notes over the body's
     _add_part(writer, body, destinations)
-    galleys = [page for data in names for page in PdfReader(io.BytesIO(data)).pages]
-    _set_names(writer, galleys, destinations.pop(START), geometry)
+    pages = [destinations.pop(START)[0].get_object()]  # the heading's page
+    box = pages[0].mediabox
+    for _ in names.pages[1:-1]:
+        pages.append(writer.add_blank_page(box.width, box.height))
+    own_page = len(names.pages) > 1  # the list ends on a page after the heading's
+    if own_page and not notes:
+        pages.append(writer.add_blank_page(box.width, box.height))
+    shared = None  # the page of names and notes
     if notes:
+        first_notes_page = len(writer.pages)
         _add_part(writer, notes, destinations)
+        if own_page:  # the notes part left room for the names at the top of its first page
+            shared = writer.pages[first_notes_page]
+            pages.append(shared)
+    for page, slices in zip(pages, names.pages, strict=True):
+        # Drawn before the notes on the page they share: text extraction that
+        # follows the drawing order (pypdf) then reads the names first too.
+        _draw_names(writer, page, slices, first=page is shared)
     if destinations:
         flat = ArrayObject()
         for name, target in sorted(destinations.items()):
@@ -83,22 +117,19 @@ def _add_part(writer: PdfWriter, data: bytes, destinations: dict) -> None:
     _copy_outline(writer, reader, reader.outline, joined, None)
 
 
-def _set_names(writer: PdfWriter, galleys: list, start: ArrayObject, geometry: Geometry) -> None:
-    """The galleys' names below the mark `start` ([page /XYZ left top zoom]), then on new pages."""
-    heading_page = start[0].get_object()
-    box = heading_page.mediabox
-    for i, slices in enumerate(pdfflow.flow(galleys, float(start[3]), geometry)):
-        page = heading_page if i == 0 else writer.add_blank_page(box.width, box.height)
-        resources = DictionaryObject(page.get("/Resources", DictionaryObject()))
-        xobjects = DictionaryObject(resources.get("/XObject", DictionaryObject()).get_object())
-        drawing = []
-        for k, piece in enumerate(slices):
-            name = f"/LetterappNames{k}"
-            xobjects[NameObject(name)] = _form(writer, piece)
-            drawing.append(f"q {name} Do Q")
-        resources[NameObject("/XObject")] = xobjects
-        page[NameObject("/Resources")] = resources
-        _append(writer, page, "\n".join(drawing))
+def _draw_names(writer: PdfWriter, page, slices: list[pdfflow.Slice], first: bool) -> None:
+    """Draw the slices of names on `page`, each a form XObject, after what the
+    page holds or `first`."""
+    resources = DictionaryObject(page.get("/Resources", DictionaryObject()))
+    xobjects = DictionaryObject(resources.get("/XObject", DictionaryObject()).get_object())
+    drawing = []
+    for k, piece in enumerate(slices):
+        name = f"/LetterappNames{k}"
+        xobjects[NameObject(name)] = _form(writer, piece)
+        drawing.append(f"q {name} Do Q")
+    resources[NameObject("/XObject")] = xobjects
+    page[NameObject("/Resources")] = resources
+    _append(writer, page, "\n".join(drawing), first=first)
 
 
 def _form(writer: PdfWriter, piece: pdfflow.Slice) -> IndirectObject:
@@ -218,8 +249,13 @@ def _widths(array) -> dict[int, float]:
     return widths
 
 
-def _append(writer: PdfWriter, page, drawing: str) -> None:
-    """Add `drawing` after the page's own, which is wrapped so it leaves no state behind."""
+def _append(writer: PdfWriter, page, drawing: str, first: bool = False) -> None:
+    """Add `drawing` after the page's own, which is wrapped so it leaves no state
+    behind; or before it, `first`, wrapped itself."""
+    if first:
+        ahead = writer._add_object(_stream(f"q\n{drawing}\nQ\n".encode()))
+        page[NameObject("/Contents")] = ArrayObject([ahead, *_contents(page)])
+        return
     push = writer._add_object(_stream(b"q\n"))
     pop = writer._add_object(_stream(f"\nQ\n{drawing}\n".encode()))
     page[NameObject("/Contents")] = ArrayObject([push, *_contents(page), pop])

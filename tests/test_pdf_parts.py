@@ -124,17 +124,26 @@ def test_names_are_set_in_two_aligned_columns(reader):
     assert abs(tops[left] - tops[right]) < 1.5  # the right is 1pt lower, see part.html
 
 
-def columns(path) -> list[tuple[list[float], list[float]]]:
-    """For each page, the bottoms of its lines of text (points from the top of the
-    page, top line first) in the left half and the right, as pdftotext sees them."""
+def words(path) -> list[list[tuple[float, float, str]]]:
+    """For each page, its words as pdftotext sees them: (left, bottom, text), in
+    points from the top left of the page."""
     pages = []
     for page in pdftotext(path, "-bbox").split("<page ")[1:]:
-        middle = float(re.search(r'width="([\d.]+)"', page)[1]) / 2
+        found = re.findall(
+            r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="[\d.]+" yMax="([\d.]+)">([^<]*)<', page
+        )
+        pages.append([(float(x), float(bottom), text) for x, bottom, text in found])
+    return pages
+
+
+def columns(path, middle: float) -> list[tuple[list[float], list[float]]]:
+    """For each page, the bottoms of its lines of text (rounded, top line first)
+    left of `middle` and right of it."""
+    pages = []
+    for on_page in words(path):
         lines: tuple[set, set] = (set(), set())
-        for x, bottom in re.findall(
-            r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="[\d.]+" yMax="([\d.]+)"', page
-        ):
-            lines[float(x) > middle].add(round(float(bottom)))
+        for x, bottom, _ in on_page:
+            lines[x > middle].add(round(bottom))
         pages.append(tuple(sorted(side) for side in lines))
     return pages
 
@@ -151,14 +160,31 @@ def test_the_list_starts_below_the_closing_and_fills_both_columns(reader, render
     assert "Signature organizations and individuals" in texts[first]
     assert NAMES[0] in texts[first]  # below the heading, on the same page
     assert last > first + 1
-    pages = columns(rendered)
+    pages = columns(rendered, float(reader.pages[0].mediabox.width) / 2)
     for number in range(first, last):  # each column runs to the foot of the page
         left, right = ([y for y in side if y < FOOT] for side in pages[number])  # not the footer
         assert FOOT - 2 * PITCH < left[-1] <= FOOT + 1, number
         assert FOOT - 2 * PITCH < right[-1] <= FOOT + 1, number
-    left, right = ([y for y in side if y < FOOT] for side in pages[last])
+    # The notes follow the list on its last page, below the rule, as in a whole render.
+    notes = first_note(rendered)
+    assert notes[0] == last
+    left, right = ([y for y in side if y < notes[1] - PITCH] for side in pages[last])
     assert left[0] == pytest.approx(right[0], abs=1.5)  # the last page is balanced
     assert 0 <= len(left) - len(right) <= 2, (len(left), len(right))
+    gap = notes[1] - max(left) - PITCH  # from the last name's line to the first note's
+    assert 8 * pdfparts.MM < gap < 8 * pdfparts.MM + 3 * PITCH, gap
+
+
+def first_note(path) -> tuple[int, float]:
+    """The page of the first note (numbered from 0) and the bottom of its first line."""
+    for number, on_page in enumerate(words(path)):
+        texts = [text for _, _, text in on_page]
+        found = [
+            on_page[i][1] for i in range(len(texts) - 1) if texts[i : i + 2] == ["Report", "of"]
+        ]
+        if found:
+            return number, found[0]
+    raise AssertionError("the first note is not in the PDF")
 
 
 def test_every_name_is_set_once(rendered):
@@ -178,6 +204,17 @@ def test_columns_take_names_while_they_fit_and_the_last_page_is_balanced():
     assert counts[2] == [6, 3]
     order = [i for page in pages for _, indexes in page for i in indexes]
     assert order == list(range(len(heights)))  # every name once, in order
+
+
+def test_the_notes_leave_room_for_the_last_page_of_names_unless_it_is_the_headings():
+    margin = A4.body_margin * pdfparts.MM  # the notes part's body starts below it
+    room = (297 - A4.top - A4.bottom) * pdfparts.MM - margin
+    one_page, two_pages = [[]], [[], []]
+    assert pdfjoin.notes_space(pdfflow.Flow(one_page, 300.0), A4) == 0.0  # a page of their own
+    assert pdfjoin.notes_space(pdfflow.Flow(two_pages, 300.0), A4) == pytest.approx(300 - margin)
+    assert pdfjoin.notes_space(pdfflow.Flow(two_pages, room + margin + 5), A4) == pytest.approx(
+        room
+    )
 
 
 def test_links_metadata_and_fonts_survive_the_join(reader, rendered):
@@ -208,8 +245,10 @@ def test_note_calls_link_to_the_notes_after_the_list_and_bookmarks_remain(reader
     assert calls and "right to know" in reader.pages[calls[0]].extract_text()
     target = reader.get_destination_page_number(reader.named_destinations["fn:1"])
     assert target > calls[0]
-    assert "A/HRC/25/CRP.1" in reader.pages[target].extract_text()
-    assert "Member Organisation" not in reader.pages[target].extract_text()
+    text = reader.pages[target].extract_text()  # in drawing order
+    # The notes start on the list's last page, after its names.
+    found = positions(text, [NAMES[-1], "A/HRC/25/CRP.1"])
+    assert found == sorted(found)
     assert pdfjoin.START not in reader.named_destinations  # the join's own mark is gone
 
     def titles(items):
@@ -236,14 +275,18 @@ def test_names_that_surely_fit_one_line_are_set_as_blocks_of_lines():
     ]
 
 
-def test_one_more_sign_on_renders_one_part_again(app, letter, rendered):
+def test_one_more_sign_on_renders_its_run_of_names_and_the_notes_again(app, letter, rendered):
     with app.app_context():
         folder = pdfcache.cache_dir()
-        before = {path.name for path in folder.glob("part-*.pdf")}
+        before = set(folder.glob("part-*.pdf"))
         data = pdfcache.get_pdf(letter, sorted([*NAMES, NEW_NAME], key=sort_key), as_of=AS_OF)
-        after = {path.name for path in folder.glob("part-*.pdf")}
+        new = set(folder.glob("part-*.pdf")) - before
     assert len(before) >= 4  # body, notes, page numbers and at least one run of names
-    assert len(after - before) == 1
+    # The run that holds the new name, and the notes: the list's last page grew by a line.
+    texts = [" ".join(pdftotext(path).split()) for path in new]
+    assert len(texts) == 2
+    assert len([text for text in texts if NEW_NAME in text]) == 1
+    assert len([text for text in texts if "A/HRC/25/CRP.1" in text]) == 1
     text = " ".join(pdftotext_bytes(data).split())
     found = positions(text, ["Member Organisation 300 ", NEW_NAME, "Member Organisation 301"])
     assert found == sorted(found)
@@ -306,3 +349,19 @@ def test_a_page_of_names_with_other_drawing_is_refused_with_a_message():
     page[NameObject("/Contents")] = stream
     with pytest.raises(pdfflow.FlowError, match="drawing other than text"):
         pdfflow.flow([page], 500.0, A4)
+
+
+def test_names_the_join_cannot_read_fail_the_render_with_a_message(app, letter):
+    """Parts drawn otherwise (say, by another WeasyPrint) stop the render, never draw it wrong."""
+    with app.app_context():
+        (underlined,) = pdf.run_jobs([("whole", '<p style="text-decoration: underline">Kim</p>')])
+
+        class Parts:  # every run of names as that page
+            def get(self, html: str) -> bytes | None:
+                return underlined if 'class="part part-names"' in html else None
+
+            def put(self, html: str, data: bytes) -> None:
+                pass
+
+        with pytest.raises(pdf.PDFError, match="could not be set in columns: .* other than text"):
+            pdf.render_pdf(letter, NAMES, as_of=AS_OF, parts=Parts())
