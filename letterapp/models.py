@@ -231,7 +231,8 @@ class LetterRecord(db.Model):
     sent_recipients: Mapped[dict | None] = mapped_column(sa.JSON)
     sent_signature_ids: Mapped[list | None] = mapped_column(sa.JSON)  # the names in the PDF
     sent_as_of: Mapped[date | None] = mapped_column(sa.Date)
-    sent_pdf: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    # Loaded only when read: the public pages look at the record on every visit.
+    sent_pdf: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
     sent_pdf_name: Mapped[str | None] = mapped_column(sa.String(150))
     # When the last `to` address accepted the message: from then on the letter is sent.
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

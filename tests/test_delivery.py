@@ -78,8 +78,10 @@ def records(app, purpose: str = "delivery") -> list[OutgoingMail]:
 
 
 def record(app) -> LetterRecord | None:
+    """The letter's record, every column loaded (the PDF is loaded only when read)."""
     with app.app_context():
-        return delivery.find_record(SLUG)
+        query = sa.select(LetterRecord).where(LetterRecord.slug == SLUG)
+        return db.session.scalar(query.options(sa.orm.undefer(LetterRecord.sent_pdf)))
 
 
 def pdf_name(app) -> str:
@@ -507,6 +509,27 @@ def test_the_pdf_as_delivered_is_served_unchanged(app, client, coordinator, smtp
     assert runner.invoke(args=["signatures", "approve", SLUG, "--all-pending"]).exit_code == 0
     again = client.get(f"/letters/{SLUG}.pdf").data
     assert again == delivered and "Late Signatory Group" not in pdf_text(again)
+
+
+def test_the_pages_of_a_sent_letter_do_not_load_its_pdf(app, client, coordinator, smtp):
+    send_from_page(client)
+    visitor = app.test_client()
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            assert "This letter was delivered on" in visitor.get(f"/letters/{SLUG}").text
+            assert visitor.get(f"/letters/{SLUG}/signatories").status_code == 200
+            pdf = visitor.get(f"/letters/{SLUG}.pdf")
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    loading = [statement for statement in statements if re.search(r"\bsent_pdf\b", statement)]
+    assert len(loading) == 1, statements  # only for the PDF itself
 
 
 # Telling the signatories.
