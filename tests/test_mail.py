@@ -104,6 +104,8 @@ def test_cc_in_the_headers_and_bcc_only_in_the_envelope(smtp_app, smtp_server, c
         {"to": '"Doe, Jane (TJWG)" <jane@example.org>', "subject": "Short"},
         {"subject": "Confirm your sign-on: " + "열린 편지, 시민 공간을 위하여 " * 8},
         {"subject": "Confirm your sign-on: " + "a very long ascii title " * 8},
+        {"subject": "Sign-on to =?utf-8?q?not_a_header?= and " + "x" * 90},
+        {"subject": "Tabs\tand\tno breaks"},
         {"text": "Dear 김수진,\n\n" + "Zoë signed: https://example.org/c/" + "x" * 120 + "\n"},
     ],
 )
@@ -123,6 +125,13 @@ def test_a_plain_text_message_reads_back_like_one_with_html(smtp_app, smtp_serve
     assert received["Message-ID"] == plain.message_id
     assert received.get_content() == full.get_body(("plain",)).get_content()
     assert received.get_content().replace("\r\n", "\n") == message["text"]
+    # Plain ASCII words are sent as they read; anything else as encoded words.
+    sent_subject = plain.raw.split("\nSubject: ", 1)[1]
+    words = message["subject"] in (
+        "Short",
+        "Confirm your sign-on: " + "a very long ascii title " * 8,
+    )
+    assert sent_subject.startswith("=?utf-8?") != words, sent_subject[:80]
 
 
 def test_an_address_that_needs_smtputf8(smtp_app, smtp_server, ctx):
