@@ -6,6 +6,7 @@ import re
 import statistics
 import subprocess
 from datetime import date
+from pathlib import Path
 
 import pytest
 from pypdf import PageObject, PdfReader
@@ -365,3 +366,17 @@ def test_names_the_join_cannot_read_fail_the_render_with_a_message(app, letter):
 
         with pytest.raises(pdf.PDFError, match="could not be set in columns: .* other than text"):
             pdf.render_pdf(letter, NAMES, as_of=AS_OF, parts=Parts())
+
+
+def test_a_letter_without_notes_ends_with_its_last_page_of_names(app):
+    text = re.sub(r"\[\^\d\](: .*\n)?", "", LETTER)
+    folder = app.config["LETTERS_DIR"]
+    (Path(folder) / "no-notes.md").write_text(text, encoding="utf-8")
+    with app.app_context():
+        data = pdf.render_pdf(load_letter(folder, "no-notes"), NAMES, as_of=AS_OF)
+    pages = pdftotext_bytes(data).split("\f")[:-1]
+    assert "A/HRC/25/CRP.1" not in "".join(pages)
+    assert NAMES[-1] in " ".join(pages[-1].split())  # no blank page after the list
+    assert pages[-1].split("\n")[-3].replace(" ", "") == f"{len(pages)}/{len(pages)}"
+    text = " ".join(" ".join(pages).split())
+    assert [name for name in NAMES if text.count(name) != 1] == []
