@@ -69,24 +69,19 @@ def join(
     writer = PdfWriter()
     destinations: dict[str, ArrayObject] = {}  # a later part's wins: the notes over the body's
     _add_part(writer, body, destinations)
-    pages = [destinations.pop(START)[0].get_object()]  # the heading's page
-    box = pages[0].mediabox
-    for _ in names.pages[1:-1]:
-        pages.append(writer.add_blank_page(box.width, box.height))
-    own_page = len(names.pages) > 1  # the list ends on a page after the heading's
-    if own_page and not notes:
-        pages.append(writer.add_blank_page(box.width, box.height))
-    shared = None  # the page of names and notes
+    heading = destinations.pop(START)[0].get_object()
+    box = heading.mediabox
+    pages = [heading, *(writer.add_blank_page(box.width, box.height) for _ in names.pages[1:-1])]
+    notes_start = len(writer.pages)
     if notes:
-        first_notes_page = len(writer.pages)
         _add_part(writer, notes, destinations)
-        if own_page:  # the notes part left room for the names at the top of its first page
-            shared = writer.pages[first_notes_page]
-            pages.append(shared)
+    if len(names.pages) > 1:  # the list's last page: the notes part left room at its top
+        last = writer.pages[notes_start] if notes else writer.add_blank_page(box.width, box.height)
+        pages.append(last)
     for page, slices in zip(pages, names.pages, strict=True):
-        # Drawn before the notes on the page they share: text extraction that
-        # follows the drawing order (pypdf) then reads the names first too.
-        _draw_names(writer, page, slices, first=page is shared)
+        # After the body on the heading's page, before the notes on the page they
+        # share: text extraction that follows the drawing order (pypdf) reads them so.
+        _draw_names(writer, page, slices, first=page is not heading)
     if destinations:
         flat = ArrayObject()
         for name, target in sorted(destinations.items()):
